@@ -1,0 +1,115 @@
+"""A local kind cluster, created and deleted by `pulumi up` / `pulumi destroy` through local commands."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_command as command
+import yaml
+
+from stack_config.cluster import KindClusterConfig, NodePool
+
+from .cluster import ClusterHandle, kubernetes_provider
+
+# NodePorts the ingress gateway's Service uses on kind; the control-plane node maps them to host ports.
+GATEWAY_NODE_PORTS = {"http": 30080, "https": 30443}
+
+
+def _worker(pool: NodePool, image: str) -> dict[str, object]:
+    node: dict[str, object] = {"role": "worker", "image": image, "labels": dict(pool.labels)}
+    if pool.taints:
+        # kubeadm passes nodeRegistration.taints to the kubelet as --register-with-taints, so the node is
+        # tainted from its first heartbeat and nothing untolerated is ever scheduled onto it. Typed taints
+        # are the same in kubeadm v1beta3 and v1beta4, unlike kubeletExtraArgs (a map in one, a list in the other).
+        join_patch = {
+            "kind": "JoinConfiguration",
+            "nodeRegistration": {
+                "taints": [{"key": t.key, "value": t.value, "effect": t.effect} for t in pool.taints],
+            },
+        }
+        node["kubeadmConfigPatches"] = [yaml.safe_dump(join_patch, sort_keys=False)]
+    return node
+
+
+def render_kind_config(cluster: KindClusterConfig) -> str:
+    """The kind cluster config: one control plane, then `initialNodes` workers per pool, labelled and tainted."""
+    control_plane = {
+        "role": "control-plane",
+        "image": cluster.image,
+        "extraPortMappings": [
+            {"containerPort": GATEWAY_NODE_PORTS["http"], "hostPort": cluster.ingress_host_ports.http,
+             "listenAddress": "127.0.0.1", "protocol": "TCP"},
+            {"containerPort": GATEWAY_NODE_PORTS["https"], "hostPort": cluster.ingress_host_ports.https,
+             "listenAddress": "127.0.0.1", "protocol": "TCP"},
+        ],
+    }
+    workers = [_worker(pool, cluster.image) for pool in cluster.node_pools for _ in range(pool.initial_nodes)]
+    document = {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "name": cluster.name,
+        # Only this machine may reach the API server.
+        "networking": {"apiServerAddress": "127.0.0.1"},
+        "nodes": [control_plane, *workers],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+@dataclass(frozen=True)
+class KindClusterArgs:
+    cluster: KindClusterConfig
+
+
+class KindCluster(pulumi.ComponentResource):
+    """Creates the kind cluster once; later `pulumi up` runs leave it alone unless its config changes."""
+
+    handle: ClusterHandle
+
+    def __init__(self, name: str, args: KindClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("browser-platform:cluster:KindCluster", name, None, opts)
+        cluster = args.cluster
+        kind_config = render_kind_config(cluster)
+        quoted_name = shlex.quote(cluster.name)
+
+        self.create_cluster = command.local.Command(
+            "kind-cluster",
+            create=f"kind create cluster --name {quoted_name} --config - --wait 300s",
+            delete=f"kind delete cluster --name {quoted_name}",
+            stdin=kind_config,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # A changed node layout needs a new cluster; the old one must go first, as both share the name.
+                replace_on_changes=["create", "stdin"],
+                delete_before_replace=True,
+            ),
+        )
+        self.read_kubeconfig = command.local.Command(
+            "kind-kubeconfig",
+            create=f"kind get kubeconfig --name {quoted_name}",
+            triggers=[self.create_cluster.id],
+            logging=command.local.Logging.NONE,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[self.create_cluster],
+                additional_secret_outputs=["stdout"],
+            ),
+        )
+        kubeconfig: pulumi.Output[str] = pulumi.Output.secret(self.read_kubeconfig.stdout)
+        provider = kubernetes_provider(
+            f"kind-{cluster.name}",
+            kubeconfig,
+            parent=self,
+            # A deleted local cluster should not make `pulumi destroy` impossible.
+            delete_unreachable=True,
+        )
+        self.handle = ClusterHandle(
+            name=cluster.name,
+            flavor="kind",
+            kubernetes_version=cluster.kubernetes_version,
+            node_pools=list(cluster.node_pools),
+            kubeconfig=kubeconfig,
+            provider=provider,
+        )
+        self.register_outputs({"kubeconfig": kubeconfig, "kindConfig": kind_config})

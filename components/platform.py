@@ -1,0 +1,65 @@
+"""Builds the whole platform for one stack from its validated config: cluster, then the layers on top."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from stack_config import StackSettings
+from stack_config.platform import PlatformConfig
+
+from .autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
+from .cluster import ClusterHandle
+from .kind_cluster import KindCluster, KindClusterArgs
+from .workloads import Workloads, WorkloadsArgs
+
+
+@dataclass(frozen=True)
+class PlatformOutputs:
+    kubeconfig: pulumi.Output[str]
+    namespace: pulumi.Output[str]
+    service_names: dict[str, str]
+    cluster_name: str
+    cluster_flavor: str
+
+
+def build_cluster(config: PlatformConfig) -> ClusterHandle:
+    cluster = config.cluster
+    if cluster.kind == "kind":
+        return KindCluster("cluster", KindClusterArgs(cluster=cluster)).handle
+    raise AssertionError(f"unhandled cluster kind {cluster.kind}")  # the config union admits no other
+
+
+def build_platform(settings: StackSettings) -> PlatformOutputs:
+    config = settings.config
+    cluster = build_cluster(config)
+    on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+
+    workloads = Workloads("workloads", WorkloadsArgs(
+        namespace=config.namespace,
+        ingress_namespace=config.ingress_namespace,
+        api=config.workloads.api,
+        browser=config.workloads.browser,
+        node_pools=cluster.node_pools,
+        internal_cidrs=config.network.internal_cidrs,
+        secret_values=settings.secrets,
+    ), opts=on_cluster)
+
+    hpa_targets = [
+        ScaleTarget(component=name, deployment_name=workload.service_name, bounds=spec.autoscaling,
+                    deployment=workload.deployment)
+        for name, workload, spec in (("api", workloads.api, config.workloads.api),
+                                     ("browser", workloads.browser, config.workloads.browser))
+        if spec.autoscaling is not None
+    ]
+    PodAutoscaling("autoscaling", AutoscalingArgs(namespace=workloads.namespace_name, hpa_targets=hpa_targets),
+                   opts=on_cluster)
+
+    return PlatformOutputs(
+        kubeconfig=cluster.kubeconfig,
+        namespace=workloads.namespace_name,
+        service_names={"api": workloads.api.service_name, "browser": workloads.browser.service_name},
+        cluster_name=cluster.name,
+        cluster_flavor=cluster.flavor,
+    )

@@ -1,0 +1,320 @@
+"""One long-running workload (Deployment, Service, ServiceAccount, config, secret, PDB and RBAC), hardened.
+
+Both the API and the browser pool are built here; what differs (headless Service, /dev/shm, session drain,
+API access) is switched on by `WorkloadArgs`, so the secure pod shape is written once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.apps.v1 import DeploymentSpecArgs, DeploymentStrategyArgs, RollingUpdateDeploymentArgs
+from pulumi_kubernetes.core.v1 import (
+    CapabilitiesArgs,
+    ConfigMapEnvSourceArgs,
+    ConfigMapProjectionArgs,
+    ContainerArgs,
+    ContainerPortArgs,
+    DownwardAPIProjectionArgs,
+    DownwardAPIVolumeFileArgs,
+    EmptyDirVolumeSourceArgs,
+    EnvFromSourceArgs,
+    EnvVarArgs,
+    EnvVarSourceArgs,
+    HTTPGetActionArgs,
+    KeyToPathArgs,
+    LifecycleArgs,
+    LifecycleHandlerArgs,
+    ObjectFieldSelectorArgs,
+    PodSecurityContextArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
+    ProbeArgs,
+    ProjectedVolumeSourceArgs,
+    ResourceRequirementsArgs,
+    SeccompProfileArgs,
+    SecretKeySelectorArgs,
+    SecurityContextArgs,
+    ServiceAccountTokenProjectionArgs,
+    ServicePortArgs,
+    ServiceSpecArgs,
+    TolerationArgs,
+    TopologySpreadConstraintArgs,
+    VolumeArgs,
+    VolumeMountArgs,
+    VolumeProjectionArgs,
+)
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgs
+from pulumi_kubernetes.rbac.v1 import PolicyRuleArgs, RoleRefArgs, SubjectArgs
+
+from stack_config.cluster import Taint
+from stack_config.workloads import ComputeResources, WorkloadBase
+
+from .labels import selector_labels, standard_labels
+
+TMP_SIZE = "1Gi"
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+EVICT_LOCAL_VOLUMES = "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes"
+
+
+@dataclass(frozen=True)
+class ApiAccessRule:
+    api_groups: list[str]
+    resources: list[str]
+    verbs: list[str]
+
+
+@dataclass(frozen=True)
+class WorkloadArgs:
+    component: str
+    namespace: pulumi.Input[str]
+    spec: WorkloadBase
+    tolerations: list[Taint]
+    autoscaled: bool
+    secret_values: dict[str, str] = field(default_factory=dict)
+    config_data: dict[str, str] = field(default_factory=dict)
+    headless_service: bool = False
+    shm_size: str | None = None
+    termination_grace_seconds: int = 30
+    pre_stop_path: str | None = None
+    api_access: list[ApiAccessRule] = field(default_factory=list)
+    pod_labels: dict[str, str] = field(default_factory=dict)
+    pod_annotations: dict[str, str] = field(default_factory=dict)
+
+
+def _resources(requests: ComputeResources, limits: ComputeResources) -> ResourceRequirementsArgs:
+    def as_map(values: ComputeResources) -> dict[str, str]:
+        return {"cpu": values.cpu, "memory": values.memory, "ephemeral-storage": values.ephemeral_storage}
+
+    return ResourceRequirementsArgs(requests=as_map(requests), limits=as_map(limits))
+
+
+def _http_probe(path: str, *, period: int, failures: int, timeout: int = 2) -> ProbeArgs:
+    return ProbeArgs(
+        http_get=HTTPGetActionArgs(path=path, port="http"),
+        period_seconds=period,
+        failure_threshold=failures,
+        timeout_seconds=timeout,
+    )
+
+
+def container_security_context(spec: WorkloadBase) -> SecurityContextArgs:
+    return SecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=spec.run_as_user,
+        run_as_group=spec.run_as_user,
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=spec.security.read_only_root_filesystem,
+        capabilities=CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def pod_security_context(spec: WorkloadBase) -> PodSecurityContextArgs:
+    return PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=spec.run_as_user,
+        run_as_group=spec.run_as_user,
+        fs_group=spec.run_as_user,
+        seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def _topology_spread(selector: dict[str, str]) -> list[TopologySpreadConstraintArgs]:
+    # ScheduleAnyway: spreading is a preference, so a pool with fewer nodes or zones than replicas
+    # still schedules (and the node autoscaler still sees pending pods as something to fix).
+    return [
+        TopologySpreadConstraintArgs(
+            topology_key=key,
+            max_skew=1,
+            when_unsatisfiable="ScheduleAnyway",
+            label_selector=LabelSelectorArgs(match_labels=selector),
+            match_label_keys=["pod-template-hash"],
+        )
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+
+
+class Workload(pulumi.ComponentResource):
+    deployment: k8s.apps.v1.Deployment
+    service: k8s.core.v1.Service
+    service_name: str
+    selector: dict[str, str]
+
+    def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("browser-platform:workloads:Workload", name, None, opts)
+        spec = args.spec
+        component = args.component
+        child = pulumi.ResourceOptions(parent=self)
+        version = spec.image.rsplit(":", 1)[1]
+        labels = standard_labels(component, version)
+        self.selector = selector_labels(component)
+        self.service_name = component
+
+        def meta(object_name: str, **extra: object) -> ObjectMetaArgs:
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels, **extra)  # type: ignore[arg-type]
+
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=meta(component),
+            automount_service_account_token=False,
+            opts=child,
+        )
+
+        if args.api_access:
+            role = k8s.rbac.v1.Role(
+                f"{name}-role",
+                metadata=meta(component),
+                rules=[PolicyRuleArgs(api_groups=r.api_groups, resources=r.resources, verbs=r.verbs)
+                       for r in args.api_access],
+                opts=child,
+            )
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-role-binding",
+                metadata=meta(component),
+                role_ref=RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=component),
+                subjects=[SubjectArgs(kind="ServiceAccount", name=component, namespace=args.namespace)],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role, service_account]),
+            )
+
+        config_data = {**spec.env, **args.config_data}
+        config_map = k8s.core.v1.ConfigMap(f"{name}-config", metadata=meta(f"{component}-config"),
+                                           data=config_data, opts=child)
+        secret_name = f"{component}-secrets"
+        secret_env: list[EnvVarArgs] = []
+        depends: list[pulumi.Resource] = [config_map, service_account]
+        if spec.secret_env:
+            secret = k8s.core.v1.Secret(
+                f"{name}-secrets",
+                metadata=meta(secret_name),
+                type="Opaque",
+                string_data={env: pulumi.Output.secret(args.secret_values[key]) for env, key in spec.secret_env.items()},
+                opts=child,
+            )
+            depends.append(secret)
+            secret_env = [
+                EnvVarArgs(name=env, value_from=EnvVarSourceArgs(
+                    secret_key_ref=SecretKeySelectorArgs(name=secret_name, key=env)))
+                for env in sorted(spec.secret_env)
+            ]
+
+        volumes = [VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE))]
+        mounts = [VolumeMountArgs(name="tmp", mount_path="/tmp")]
+        local_volumes = ["tmp"]
+        if args.shm_size:
+            # Chrome keeps renderer memory in /dev/shm; the container runtime's default of 64Mi crashes tabs.
+            volumes.append(VolumeArgs(name="shm", empty_dir=EmptyDirVolumeSourceArgs(
+                medium="Memory", size_limit=args.shm_size)))
+            mounts.append(VolumeMountArgs(name="shm", mount_path="/dev/shm"))
+            local_volumes.append("shm")
+        if args.api_access:
+            # The token is mounted explicitly (short-lived, audience-bound) instead of automounted, so only
+            # the workload that needs the API carries one.
+            volumes.append(VolumeArgs(name="kube-api-access", projected=ProjectedVolumeSourceArgs(sources=[
+                VolumeProjectionArgs(service_account_token=ServiceAccountTokenProjectionArgs(
+                    path="token", expiration_seconds=3600)),
+                VolumeProjectionArgs(config_map=ConfigMapProjectionArgs(
+                    name="kube-root-ca.crt", items=[KeyToPathArgs(key="ca.crt", path="ca.crt")])),
+                VolumeProjectionArgs(downward_api=DownwardAPIProjectionArgs(items=[DownwardAPIVolumeFileArgs(
+                    path="namespace", field_ref=ObjectFieldSelectorArgs(field_path="metadata.namespace"))])),
+            ])))
+            mounts.append(VolumeMountArgs(name="kube-api-access", mount_path=SERVICE_ACCOUNT_DIR, read_only=True))
+
+        lifecycle = None
+        if args.pre_stop_path:
+            # The drain endpoint fails readiness first (no new sessions), then returns once the running
+            # sessions have ended; the grace period bounds how long that may take.
+            lifecycle = LifecycleArgs(pre_stop=LifecycleHandlerArgs(
+                http_get=HTTPGetActionArgs(path=args.pre_stop_path, port="http")))
+
+        config_checksum = hashlib.sha256(json.dumps(config_data, sort_keys=True).encode()).hexdigest()[:16]
+        pod_annotations = {
+            "checksum/config": config_checksum,
+            EVICT_LOCAL_VOLUMES: ",".join(local_volumes),
+            **args.pod_annotations,
+        }
+        if not spec.security.read_only_root_filesystem:
+            pod_annotations["browser-platform/security-exception"] = spec.security.reason or ""
+
+        container = ContainerArgs(
+            name=component,
+            image=spec.image_ref,
+            image_pull_policy="IfNotPresent",
+            ports=[ContainerPortArgs(name=port_name, container_port=number, protocol="TCP")
+                   for port_name, number in spec.ports.items()],
+            env_from=[EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=f"{component}-config"))],
+            env=secret_env or None,
+            resources=_resources(spec.resources.requests, spec.resources.limits),
+            startup_probe=_http_probe(spec.probes.startup_path, period=5, failures=30),
+            liveness_probe=_http_probe(spec.probes.liveness_path, period=10, failures=3),
+            readiness_probe=_http_probe(spec.probes.readiness_path, period=5, failures=2),
+            lifecycle=lifecycle,
+            security_context=container_security_context(spec),
+            volume_mounts=mounts,
+        )
+        pod_spec = PodSpecArgs(
+            service_account_name=component,
+            automount_service_account_token=False,
+            enable_service_links=False,
+            security_context=pod_security_context(spec),
+            node_selector=dict(spec.node_selector),
+            tolerations=[TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=t.effect)
+                         for t in args.tolerations] or None,
+            topology_spread_constraints=_topology_spread(self.selector),
+            termination_grace_period_seconds=args.termination_grace_seconds,
+            containers=[container],
+            volumes=volumes,
+        )
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=meta(component),
+            spec=DeploymentSpecArgs(
+                # Under an autoscaler the replica count belongs to the autoscaler; setting it here would
+                # reset the live count on every `pulumi up`.
+                replicas=None if args.autoscaled else spec.replicas,
+                revision_history_limit=5,
+                selector=LabelSelectorArgs(match_labels=self.selector),
+                strategy=DeploymentStrategyArgs(
+                    type="RollingUpdate",
+                    rolling_update=RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0),
+                ),
+                template=PodTemplateSpecArgs(
+                    metadata=ObjectMetaArgs(labels={**labels, **args.pod_labels}, annotations=pod_annotations),
+                    spec=pod_spec,
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=meta(component),
+            spec=ServiceSpecArgs(
+                type="ClusterIP",
+                cluster_ip="None" if args.headless_service else None,
+                selector=self.selector,
+                ports=[ServicePortArgs(name=port_name, port=number, target_port=port_name, protocol="TCP")
+                       for port_name, number in spec.ports.items()],
+            ),
+            opts=child,
+        )
+
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=meta(component),
+            spec=PodDisruptionBudgetSpecArgs(
+                # maxUnavailable (not minAvailable) can never reach a state in which no eviction is allowed,
+                # so a node drain always progresses; AlwaysAllow keeps crash-looping pods from blocking it.
+                max_unavailable=1,
+                selector=LabelSelectorArgs(match_labels=self.selector),
+                unhealthy_pod_eviction_policy="AlwaysAllow",
+            ),
+            opts=child,
+        )
+        self.register_outputs({"deployment": self.deployment.metadata.name, "service": self.service_name})

@@ -1,0 +1,106 @@
+"""The API and the browser pool in their own namespace, on any cluster: they take a provider and the pools."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+from stack_config.cluster import NodePool, Taint
+from stack_config.workloads import ApiWorkload, BrowserWorkload, WorkloadBase
+
+from .network_policies import ExtraIngress, NetworkPolicies, NetworkPoliciesArgs, PeerWorkload
+from .platform_namespace import ExtraPodCost, PlatformNamespace, PlatformNamespaceArgs
+from .workload import ApiAccessRule, Workload, WorkloadArgs
+
+# What the API reads to route sessions to browser pods: the browser Service's endpoints, nothing else.
+API_SESSION_ROUTING_ACCESS = [ApiAccessRule(api_groups=["discovery.k8s.io"], resources=["endpointslices"],
+                                            verbs=["get", "list", "watch"])]
+
+
+def tolerations_for(selector: dict[str, str], pools: list[NodePool]) -> list[Taint]:
+    """The taints of every pool the selector matches: tolerating them is what lets the pods land there."""
+    seen: dict[tuple[str, str, str], Taint] = {}
+    for pool in pools:
+        if pool.matches(selector):
+            for taint in pool.taints:
+                seen.setdefault((taint.key, taint.value, taint.effect), taint)
+    return list(seen.values())
+
+
+@dataclass(frozen=True)
+class WorkloadsArgs:
+    namespace: str
+    ingress_namespace: str
+    api: ApiWorkload
+    browser: BrowserWorkload
+    node_pools: list[NodePool]
+    internal_cidrs: list[str]
+    secret_values: dict[str, str]
+    autoscaled: frozenset[str] = frozenset({"api", "browser"})
+    """Components whose replica count an autoscaler owns (their Deployments leave spec.replicas unset)."""
+    pod_labels: dict[str, str] = field(default_factory=dict)
+    pod_annotations: dict[str, dict[str, str]] = field(default_factory=dict)
+    namespace_labels: dict[str, str] = field(default_factory=dict)
+    extra_pod_cost: ExtraPodCost | None = None
+    extra_ingress: list[ExtraIngress] = field(default_factory=list)
+
+
+class Workloads(pulumi.ComponentResource):
+    namespace_name: pulumi.Output[str]
+    api: Workload
+    browser: Workload
+
+    def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("browser-platform:workloads:Workloads", name, None, opts)
+        platform_namespace = PlatformNamespace(
+            "namespace",
+            PlatformNamespaceArgs(name=args.namespace, workloads=[args.api, args.browser],
+                                  extra_pod_cost=args.extra_pod_cost, labels=args.namespace_labels),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.namespace_name = platform_namespace.name
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform_namespace])
+
+        def common(component: str, spec: WorkloadBase) -> dict[str, object]:
+            return {
+                "component": component,
+                "namespace": self.namespace_name,
+                "spec": spec,
+                "tolerations": tolerations_for(spec.node_selector, args.node_pools),
+                "autoscaled": component in args.autoscaled and spec.autoscaling is not None,
+                "secret_values": {key: args.secret_values[key] for key in spec.secret_env.values()},
+                "pod_labels": args.pod_labels,
+                "pod_annotations": args.pod_annotations.get(component, {}),
+            }
+
+        self.api = Workload("api", WorkloadArgs(
+            **common("api", args.api),  # type: ignore[arg-type]
+            api_access=API_SESSION_ROUTING_ACCESS if args.api.kubernetes_api_access else [],
+            config_data={"BROWSER_SERVICE": "browser", "BROWSER_CDP_PORT": str(args.browser.ports.get("cdp", 9222))},
+        ), opts=in_namespace)
+        browser = args.browser
+        self.browser = Workload("browser", WorkloadArgs(
+            **common("browser", browser),  # type: ignore[arg-type]
+            headless_service=True,
+            shm_size=browser.shm_size,
+            termination_grace_seconds=browser.termination_grace_seconds,
+            pre_stop_path=browser.drain_path,
+            config_data={
+                "MAX_SESSIONS_PER_POD": str(browser.sessions_per_pod),
+                "SESSION_TIMEOUT_SECONDS": str(browser.session_timeout_seconds),
+                # The root filesystem is read-only; Chrome's profile and caches live on the /tmp emptyDir.
+                "HOME": "/tmp",
+            },
+        ), opts=in_namespace)
+
+        NetworkPolicies("network-policies", NetworkPoliciesArgs(
+            namespace=self.namespace_name,
+            api=PeerWorkload(selector=self.api.selector, ports=dict(args.api.ports)),
+            browser=PeerWorkload(selector=self.browser.selector, ports=dict(browser.ports)),
+            ingress_namespace=args.ingress_namespace,
+            internal_cidrs=list(args.internal_cidrs),
+            api_reaches_kubernetes_api=args.api.kubernetes_api_access,
+            extra_ingress=list(args.extra_ingress),
+        ), opts=in_namespace)
+        self.register_outputs({"namespace": self.namespace_name})

@@ -1,0 +1,1 @@
+"""Offline evaluation of the program: mock harness, rendered manifests and the plan command."""

@@ -1,0 +1,182 @@
+"""Reads the stack's `browser-platform:*` config, validates it once, and turns every problem into one line.
+
+This is the only place that touches raw Pulumi config. Everything after it receives typed models, and nothing
+is registered with the engine until validation has passed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import typing
+from dataclasses import dataclass
+from typing import Any, get_args, get_origin
+
+import pulumi
+from pydantic import BaseModel, ValidationError
+
+from .base import ConfigFieldError
+from .platform import CLUSTER_KINDS, PlatformConfig
+
+PROJECT = "browser-platform"
+
+
+class ConfigError(pulumi.RunError):
+    """Raised for invalid stack config; the Pulumi runtime prints a RunError's message without a traceback."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid stack configuration ({len(problems)} problem(s)):\n{listing}")
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    config: PlatformConfig
+    secrets: dict[str, str]
+    """Secret config values by key; whoever uses one wraps it with `pulumi.Output.secret`."""
+
+
+def raw_stack_config(project: str = PROJECT) -> tuple[dict[str, str], set[str]]:
+    """All `<project>:*` config values as the engine passed them, and which of them are secret."""
+    values: dict[str, Any] = {}
+    values.update(pulumi.runtime.get_config_env())
+    values.update(pulumi.runtime.config.CONFIG.get())
+    secret_keys = set(pulumi.runtime.get_config_secret_keys_env()) | set(pulumi.runtime.config._SECRET_KEYS.get())
+    prefix = f"{project}:"
+    own = {key[len(prefix):]: value for key, value in values.items() if key.startswith(prefix)}
+    own_secrets = {key[len(prefix):] for key in secret_keys if key.startswith(prefix)}
+    return own, own_secrets
+
+
+def _decode(value: Any) -> Any:
+    # Structured values arrive as JSON text; plain strings stay strings.
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _key_path(loc: tuple[Any, ...], project: str) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return f"{project}:{path}"
+
+
+def _strip_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # A discriminated union puts the tag value into the error location: ('cluster', 'kind', 'name').
+    if len(loc) >= 2 and loc[0] == "cluster" and loc[1] in CLUSTER_KINDS:
+        return (loc[0], *loc[2:])
+    return loc
+
+
+def _model_at(model: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that holds the key at `loc`, following the stack file's camelCase names."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return None
+            current = field.annotation
+            if get_origin(current) is typing.Annotated:
+                current = get_args(current)[0]
+            data = data.get(part) if isinstance(data, dict) else None
+            members = [arg for arg in get_args(current) if isinstance(arg, type) and issubclass(arg, BaseModel)]
+            if members:
+                kind = data.get("kind") if isinstance(data, dict) else None
+                tagged = [m for m in members if "kind" in m.model_fields and kind in get_args(m.model_fields["kind"].annotation)]
+                current = (tagged or members)[0]
+        elif get_origin(current) in (list, dict):
+            current = get_args(current)[-1]
+            data = None
+        else:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _describe(error: Any, data: dict[str, Any], project: str) -> str:
+    loc = tuple(error["loc"])
+    error_type = error["type"]
+    original = (error.get("ctx") or {}).get("error")
+    if isinstance(original, ConfigFieldError):
+        loc = (*loc, *original.path)
+        message = str(original)
+    elif error_type == "value_error":
+        message = str(original) if original is not None else error["msg"]
+    else:
+        message = error["msg"]
+    loc = _strip_union_tags(loc)
+    if error_type == "extra_forbidden":
+        parent = _model_at(PlatformConfig, data, loc[:-1])
+        allowed = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
+        guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean '{guess[0]}'?" if guess else ""
+        message = f"unknown key{hint} allowed keys: {', '.join(allowed)}"
+    elif error_type in ("union_tag_not_found", "union_tag_invalid"):
+        loc = (*loc, "kind")
+        message = f"must be one of: {', '.join(CLUSTER_KINDS)}"
+    elif error_type == "missing":
+        message = "required, but not set"
+    return f"{_key_path(loc, project)}: {message}"
+
+
+def validate_stack_config(
+    values: dict[str, str], secret_keys: set[str], project: str = PROJECT
+) -> StackSettings:
+    """Validate raw config values (as `raw_stack_config` returns them) or raise one ConfigError listing all problems."""
+    data = {key: _decode(value) for key, value in values.items()}
+    referenced_secrets = {
+        key
+        for workload in data.get("workloads", {}).values() if isinstance(data.get("workloads"), dict)
+        if isinstance(workload, dict)
+        for key in (workload.get("secretEnv") or {}).values() if isinstance(workload.get("secretEnv"), dict)
+    }
+    known = {field.alias or name for name, field in PlatformConfig.model_fields.items()}
+    problems: list[str] = []
+    for key in sorted(set(data) - known - referenced_secrets):
+        if key in secret_keys:
+            problems.append(f"{project}:{key}: secret is set but no workloads.*.secretEnv refers to it")
+            continue
+        guess = difflib.get_close_matches(key, sorted(known), n=1)
+        hint = f" did you mean '{project}:{guess[0]}'?" if guess else ""
+        problems.append(f"{project}:{key}: unknown config key;{hint} allowed keys: {', '.join(sorted(known))}")
+    model_input = {key: value for key, value in data.items() if key in known}
+    config: PlatformConfig | None = None
+    try:
+        config = PlatformConfig.model_validate(model_input)
+    except ValidationError as error:
+        problems.extend(_describe(item, model_input, project) for item in error.errors())
+
+    secrets: dict[str, str] = {}
+    if config is not None:
+        for workload_name, workload in config.workload_items():
+            for env_name, key in workload.secret_env.items():
+                where = f"{project}:workloads.{workload_name}.secretEnv.{env_name}"
+                if key not in values:
+                    problems.append(
+                        f"{where}: refers to '{project}:{key}', which is not set; "
+                        f"run `pulumi config set --secret {key} <value>`"
+                    )
+                elif key not in secret_keys:
+                    problems.append(
+                        f"{where}: '{project}:{key}' is plaintext in the stack file; secrets must be set with "
+                        f"`pulumi config set --secret {key} <value>`"
+                    )
+                else:
+                    secrets[key] = str(values[key])
+    if problems:
+        raise ConfigError(problems)
+    assert config is not None
+    return StackSettings(config=config, secrets=secrets)
+
+
+def load_stack_config(project: str = PROJECT) -> StackSettings:
+    values, secret_keys = raw_stack_config(project)
+    return validate_stack_config(values, secret_keys, project)

@@ -1,0 +1,228 @@
+"""Workload config: the API and the browser pool, with production-shaped defaults taken from the seeds."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import ConfigFieldError, CpuQuantity, MemoryQuantity, StrictModel, cpu_millicores, memory_bytes
+from .cluster import WORKLOAD_LABEL, check_labels
+
+_IMAGE_RE = re.compile(r"^(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+                       r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_PATH_RE = re.compile(r"^/[A-Za-z0-9/_.-]*$")
+
+
+class ComputeResources(StrictModel):
+    cpu: CpuQuantity
+    memory: MemoryQuantity
+    ephemeral_storage: MemoryQuantity = "1Gi"
+
+
+class Resources(StrictModel):
+    requests: ComputeResources
+    limits: ComputeResources
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> Resources:
+        if cpu_millicores(self.limits.cpu) < cpu_millicores(self.requests.cpu):
+            raise ConfigFieldError(("limits", "cpu"),
+                                   f"must be at least requests.cpu ({self.requests.cpu}), got {self.limits.cpu}")
+        if memory_bytes(self.limits.memory) < memory_bytes(self.requests.memory):
+            raise ConfigFieldError(("limits", "memory"),
+                                   f"must be at least requests.memory ({self.requests.memory}), got {self.limits.memory}")
+        if memory_bytes(self.limits.ephemeral_storage) < memory_bytes(self.requests.ephemeral_storage):
+            raise ConfigFieldError(("limits", "ephemeralStorage"), "must be at least requests.ephemeralStorage")
+        return self
+
+
+class Autoscaling(StrictModel):
+    """Replica bounds and the utilization targets of the HPA (or the backstop triggers of a KEDA scaler)."""
+
+    min_replicas: int = Field(ge=1, le=1000)
+    max_replicas: int = Field(ge=1, le=1000)
+    cpu_utilization: int = Field(default=70, ge=10, le=100)
+    memory_utilization: int = Field(default=80, ge=10, le=100)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise ConfigFieldError(("minReplicas",),
+                                   f"must not exceed maxReplicas ({self.max_replicas}), got {self.min_replicas}")
+        return self
+
+
+class Probes(StrictModel):
+    liveness_path: str = "/health"
+    readiness_path: str = "/ready"
+    startup_path: str = "/health"
+
+    @field_validator("liveness_path", "readiness_path", "startup_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not _PATH_RE.match(value):
+            raise ValueError(f"'{value}' is not an HTTP path; it must start with '/'")
+        return value
+
+
+class SecurityOverrides(StrictModel):
+    """Loosening a secure default is allowed only with a written reason, which lands on the pod as an annotation."""
+
+    read_only_root_filesystem: bool = True
+    reason: str | None = None
+
+    @model_validator(mode="after")
+    def _reason_when_loosened(self) -> SecurityOverrides:
+        if not self.read_only_root_filesystem and not (self.reason and self.reason.strip()):
+            raise ConfigFieldError(("reason",), "required when readOnlyRootFilesystem is false: say why")
+        return self
+
+
+class WorkloadBase(StrictModel):
+    image: str
+    image_digest: str | None = None
+    replicas: int = Field(default=3, ge=1, le=1000)
+    autoscaling: Autoscaling | None = None
+    resources: Resources
+    ports: dict[str, int]
+    probes: Probes = Probes()
+    env: dict[str, str] = {}
+    secret_env: dict[str, str] = {}
+    node_selector: dict[str, str]
+    run_as_user: int = Field(default=10001, ge=1, le=2**31 - 1)
+    security: SecurityOverrides = SecurityOverrides()
+
+    _node_selector = field_validator("node_selector")(check_labels)
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        match = _IMAGE_RE.match(value)
+        if not match:
+            raise ValueError(f"'{value}' must be an image reference with an explicit tag, e.g. ghcr.io/acme/api:1.4.2")
+        if match.group("tag") == "latest":
+            raise ValueError("the 'latest' tag is not allowed: pin a version tag (and optionally imageDigest)")
+        return value
+
+    @field_validator("image_digest")
+    @classmethod
+    def _digest(cls, value: str | None) -> str | None:
+        if value is not None and not _DIGEST_RE.match(value):
+            raise ValueError("must look like sha256:<64 hex characters>")
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, ports: dict[str, int]) -> dict[str, int]:
+        for name, number in ports.items():
+            if not re.match(r"^[a-z]([-a-z0-9]{0,13}[a-z0-9])?$", name):
+                raise ValueError(f"port name '{name}' must be an IANA service name (1-15 lowercase characters)")
+            if not 1024 <= number <= 65535:
+                raise ValueError(f"port {name}={number} must be 1024-65535: the container runs as non-root")
+        if "http" not in ports:
+            raise ValueError("a port named 'http' is required: probes and the Service use it")
+        if len(set(ports.values())) != len(ports):
+            raise ValueError("port numbers must be distinct")
+        return ports
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        for name in env:
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"'{name}' is not a valid environment variable name")
+        return env
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env(cls, refs: dict[str, str]) -> dict[str, str]:
+        for name, key in refs.items():
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"'{name}' is not a valid environment variable name")
+            if not _CONFIG_KEY.match(key) or ":" in key:
+                raise ValueError(f"'{key}' is not a config key name of this project (no namespace, no ':')")
+        return refs
+
+    @model_validator(mode="after")
+    def _env_not_twice(self) -> WorkloadBase:
+        both = sorted(set(self.env) & set(self.secret_env))
+        if both:
+            raise ConfigFieldError(("secretEnv", both[0]), f"{', '.join(both)} set in both env and secretEnv")
+        return self
+
+    @property
+    def image_ref(self) -> str:
+        return f"{self.image}@{self.image_digest}" if self.image_digest else self.image
+
+    @property
+    def min_replicas(self) -> int:
+        return self.autoscaling.min_replicas if self.autoscaling else self.replicas
+
+    @property
+    def max_replicas(self) -> int:
+        return self.autoscaling.max_replicas if self.autoscaling else self.replicas
+
+
+class ApiWorkload(WorkloadBase):
+    image: str = "ghcr.io/example/api:1.0.0"
+    autoscaling: Autoscaling | None = Autoscaling(min_replicas=3, max_replicas=10, cpu_utilization=70,
+                                                  memory_utilization=80)
+    resources: Resources = Resources(
+        requests=ComputeResources(cpu="500m", memory="512Mi", ephemeral_storage="256Mi"),
+        limits=ComputeResources(cpu="1", memory="1Gi", ephemeral_storage="1Gi"),
+    )
+    ports: dict[str, int] = {"http": 3000, "metrics": 9090}
+    node_selector: dict[str, str] = {WORKLOAD_LABEL: "api"}
+    kubernetes_api_access: bool = Field(
+        default=True,
+        description="Read-only access to the browser pool's EndpointSlices, for session routing.",
+    )
+
+
+class BrowserWorkload(WorkloadBase):
+    image: str = "ghcr.io/example/browser:1.0.0"
+    autoscaling: Autoscaling | None = Autoscaling(min_replicas=5, max_replicas=20, cpu_utilization=75,
+                                                  memory_utilization=85)
+    resources: Resources = Resources(
+        requests=ComputeResources(cpu="2", memory="4Gi", ephemeral_storage="1Gi"),
+        limits=ComputeResources(cpu="4", memory="8Gi", ephemeral_storage="4Gi"),
+    )
+    ports: dict[str, int] = {"http": 3000, "cdp": 9222, "metrics": 9090}
+    node_selector: dict[str, str] = {WORKLOAD_LABEL: "browser"}
+    shm_size: MemoryQuantity = "2Gi"
+    sessions_per_pod: int = Field(default=10, ge=1, le=200)
+    session_timeout_seconds: int = Field(default=3600, ge=30, le=86400)
+    drain_path: str = "/drain"
+    drain_buffer_seconds: int = Field(
+        default=30, ge=0, le=600,
+        description="Added to the session timeout for the grace period, so the last session can be closed cleanly.",
+    )
+
+    @model_validator(mode="after")
+    def _memory_covers_shm(self) -> BrowserWorkload:
+        needed = memory_bytes(self.resources.requests.memory) + memory_bytes(self.shm_size)
+        if memory_bytes(self.resources.limits.memory) < needed:
+            raise ConfigFieldError(
+                ("resources", "limits", "memory"),
+                f"must cover the browser's "
+                f"requests.memory ({self.resources.requests.memory}) plus shmSize ({self.shm_size}): "
+                "/dev/shm is memory-backed and counts against the limit"
+            )
+        return self
+
+    @property
+    def termination_grace_seconds(self) -> int:
+        return self.session_timeout_seconds + self.drain_buffer_seconds
+
+
+class Workloads(StrictModel):
+    api: ApiWorkload = ApiWorkload()
+    browser: BrowserWorkload = BrowserWorkload()
+
+
+WorkloadName = Literal["api", "browser"]
