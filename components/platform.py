@@ -22,6 +22,7 @@ class PlatformOutputs:
     service_names: dict[str, str]
     cluster_name: str
     cluster_flavor: str
+    kubernetes_version: str
 
 
 def build_cluster(config: PlatformConfig) -> ClusterHandle:
@@ -62,4 +63,5 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
         service_names={"api": workloads.api.service_name, "browser": workloads.browser.service_name},
         cluster_name=cluster.name,
         cluster_flavor=cluster.flavor,
+        kubernetes_version=cluster.kubernetes_version,
     )

@@ -198,11 +198,16 @@ def stack_names(project_dir: Path = REPO_ROOT) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
+OFFLINE_SECRETS_FILE = "offline/stack-secrets.yaml"
+"""Secret config keys a user sets per stack with `pulumi config set --secret` (so they are not in the stack
+file in this repository); offline they stand in as fake values that are still marked secret."""
+
+
 def stack_file_config(stack: str, project_dir: Path = REPO_ROOT) -> tuple[dict[str, str], list[str]]:
     """The stack file's config as the engine hands it to the program: JSON text values, secrets decrypted.
 
     Encrypted values cannot be decrypted without the stack's passphrase, so each stands in as a fake
-    value that is still marked secret.
+    value that is still marked secret; so do the keys `offline/stack-secrets.yaml` lists for the stack.
     """
     document = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
     config: dict[str, str] = {}
@@ -214,6 +219,13 @@ def stack_file_config(stack: str, project_dir: Path = REPO_ROOT) -> tuple[dict[s
             secret_keys.append(full_key)
         else:
             config[full_key] = value if isinstance(value, str) else json.dumps(value)
+    secrets_file = project_dir / OFFLINE_SECRETS_FILE
+    declared = (yaml.safe_load(secrets_file.read_text()) or {}) if secrets_file.exists() else {}
+    for key in declared.get(stack) or []:
+        full_key = f"{PROJECT}:{key}"
+        if full_key not in config:
+            config[full_key] = FAKE_SECRET_PREFIX + key
+            secret_keys.append(full_key)
     return config, secret_keys
 
 
@@ -222,12 +234,14 @@ def evaluate(
     config: Mapping[str, str],
     secret_keys: list[str] | tuple[str, ...] = (),
     program: Path = REPO_ROOT / "__main__.py",
+    monitor: RecordingMonitor | None = None,
 ) -> StackEvaluation:
     """Run the program once under mocks with the given config and return what it registered.
 
-    Exceptions from the program (for example a ConfigError) propagate to the caller.
+    Exceptions from the program (for example a ConfigError) propagate to the caller; pass your own
+    `monitor` to see what was registered before one was raised.
     """
-    monitor = RecordingMonitor(PlatformMocks())
+    monitor = monitor or RecordingMonitor(PlatformMocks())
     pulumi.runtime.reset_options(project=PROJECT, stack=stack, preview=False)
     pulumi_mocks.set_mocks(PlatformMocks(), project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(dict(config), secret_keys=list(secret_keys))

@@ -1,0 +1,77 @@
+"""The dev stack's kind cluster, as the engine would receive it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import yaml
+
+from offline.harness import StackEvaluation, is_secret
+
+COMMAND = "command:local:Command"
+
+
+def kind_config(evaluation: StackEvaluation) -> dict:
+    return yaml.safe_load(evaluation.named(COMMAND, "kind-cluster").inputs["stdin"])
+
+
+def test_kind_cluster_is_created_and_deleted_by_commands(evaluated: Callable[[str], StackEvaluation]) -> None:
+    create = evaluated("dev").named(COMMAND, "kind-cluster")
+    assert create.inputs["create"] == "kind create cluster --name browser-platform-dev --config - --wait 300s"
+    assert create.inputs["delete"] == "kind delete cluster --name browser-platform-dev"
+    # A changed layout replaces the cluster, deleting the old one first (both share the name); an
+    # unchanged config leaves it alone, since a Command only runs `create` on creation or replacement.
+    assert {"create", "stdin"} <= set(create.options["replaceOnChanges"])
+    assert create.options["deleteBeforeReplace"] is True
+    assert "update" not in create.inputs
+
+
+def test_workers_are_labelled_and_browser_workers_tainted(evaluated: Callable[[str], StackEvaluation]) -> None:
+    config = kind_config(evaluated("dev"))
+    assert config["kind"] == "Cluster" and config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    roles = [node["role"] for node in config["nodes"]]
+    assert roles == ["control-plane", "worker", "worker"]
+    api_worker, browser_worker = config["nodes"][1], config["nodes"][2]
+    assert api_worker["labels"] == {"workload": "api"}
+    assert "kubeadmConfigPatches" not in api_worker
+    assert browser_worker["labels"] == {"workload": "browser"}
+    patch = yaml.safe_load(browser_worker["kubeadmConfigPatches"][0])
+    assert patch["kind"] == "JoinConfiguration"
+    assert patch["nodeRegistration"]["taints"] == [{"key": "workload", "value": "browser", "effect": "NoSchedule"}]
+
+
+def test_node_image_is_pinned_and_ingress_ports_mapped(evaluated: Callable[[str], StackEvaluation]) -> None:
+    config = kind_config(evaluated("dev"))
+    assert {node["image"] for node in config["nodes"]} == {"kindest/node:v1.35.0"}
+    mappings = config["nodes"][0]["extraPortMappings"]
+    assert {(m["containerPort"], m["hostPort"]) for m in mappings} == {(30080, 8080), (30443, 8443)}
+    assert all(m["listenAddress"] == "127.0.0.1" for m in mappings)
+    assert config["networking"]["apiServerAddress"] == "127.0.0.1"
+
+
+def test_kubeconfig_is_read_back_as_a_secret_and_feeds_one_provider(
+    evaluated: Callable[[str], StackEvaluation],
+) -> None:
+    evaluation = evaluated("dev")
+    read = evaluation.named(COMMAND, "kind-kubeconfig")
+    create = evaluation.named(COMMAND, "kind-cluster")
+    assert read.inputs["create"] == "kind get kubeconfig --name browser-platform-dev"
+    assert read.options["additionalSecretOutputs"] == ["stdout"]
+    assert read.inputs["logging"] == "none"
+    assert create.urn in read.dependencies
+
+    providers = evaluation.of_type("pulumi:providers:kubernetes")
+    assert len(providers) == 1
+    provider = providers[0]
+    assert provider.inputs["clusterIdentifier"] == "kind-browser-platform-dev"
+    assert is_secret(provider.inputs["kubeconfig"])
+    assert read.urn in provider.dependencies
+    assert is_secret(evaluation.outputs["kubeconfig"])
+
+
+def test_every_kubernetes_object_uses_the_stack_provider(evaluated: Callable[[str], StackEvaluation]) -> None:
+    evaluation = evaluated("dev")
+    provider = evaluation.of_type("pulumi:providers:kubernetes")[0]
+    objects = [r for r in evaluation.resources if r.custom and r.type.startswith("kubernetes:")]
+    assert objects
+    assert {r.provider.split("::id")[0].rsplit("::", 1)[0] for r in objects} == {provider.urn}
