@@ -4,7 +4,7 @@ STACK ?= dev
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
 export PULUMI_CONFIG_PASSPHRASE ?= dev-only-passphrase
 
-.PHONY: venv test lint plan up-dev destroy-dev
+.PHONY: venv test lint plan capacity up-dev destroy-dev
 
 venv:
 	python3 -m venv venv
@@ -19,6 +19,9 @@ lint:
 
 plan:
 	$(PYTHON) -m offline.plan $(STACK)
+
+capacity:
+	$(PYTHON) -m capacity.report $(STACK)
 
 up-dev:
 	./scripts/up-dev.sh

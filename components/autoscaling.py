@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -31,22 +33,43 @@ class ScaleTarget:
     deployment: pulumi.Resource
 
 
+SCALING_BEHAVIOR: dict[str, Any] = {
+    # Scale up at once: double, or +2 pods, every 30 s, whichever is more.
+    "scaleUp": {
+        "stabilizationWindowSeconds": 0,
+        "selectPolicy": "Max",
+        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 30},
+                     {"type": "Pods", "value": 2, "periodSeconds": 30}],
+    },
+    # Scale down after 5 minutes of lower demand, by half or one pod a minute, whichever is less.
+    "scaleDown": {
+        "stabilizationWindowSeconds": 300,
+        "selectPolicy": "Min",
+        "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60},
+                     {"type": "Pods", "value": 1, "periodSeconds": 60}],
+    },
+}
+"""The seeds' fast-up, slow-down behaviour in the autoscaling/v2 shape, shared by the HPAs and KEDA's HPA."""
+
+
+def scaling_behavior_spec() -> dict[str, Any]:
+    """The behaviour as a plain object, for custom resources (KEDA's horizontalPodAutoscalerConfig.behavior)."""
+    return copy.deepcopy(SCALING_BEHAVIOR)
+
+
+def _rules(rules: dict[str, Any]) -> HPAScalingRulesArgs:
+    return HPAScalingRulesArgs(
+        stabilization_window_seconds=rules["stabilizationWindowSeconds"],
+        select_policy=rules["selectPolicy"],
+        policies=[HPAScalingPolicyArgs(type=p["type"], value=p["value"], period_seconds=p["periodSeconds"])
+                  for p in rules["policies"]],
+    )
+
+
 def scaling_behavior() -> HorizontalPodAutoscalerBehaviorArgs:
     """Scale up at once (double, or +2 pods, every 30 s); scale down after 5 minutes, by half or one pod a minute."""
-    return HorizontalPodAutoscalerBehaviorArgs(
-        scale_up=HPAScalingRulesArgs(
-            stabilization_window_seconds=0,
-            select_policy="Max",
-            policies=[HPAScalingPolicyArgs(type="Percent", value=100, period_seconds=30),
-                      HPAScalingPolicyArgs(type="Pods", value=2, period_seconds=30)],
-        ),
-        scale_down=HPAScalingRulesArgs(
-            stabilization_window_seconds=300,
-            select_policy="Min",
-            policies=[HPAScalingPolicyArgs(type="Percent", value=50, period_seconds=60),
-                      HPAScalingPolicyArgs(type="Pods", value=1, period_seconds=60)],
-        ),
-    )
+    return HorizontalPodAutoscalerBehaviorArgs(scale_up=_rules(SCALING_BEHAVIOR["scaleUp"]),
+                                               scale_down=_rules(SCALING_BEHAVIOR["scaleDown"]))
 
 
 def _utilization(resource: str, percent: int) -> MetricSpecArgs:
@@ -58,12 +81,16 @@ def _utilization(resource: str, percent: int) -> MetricSpecArgs:
 class AutoscalingArgs:
     namespace: pulumi.Input[str]
     hpa_targets: list[ScaleTarget]
+    external: frozenset[str] = frozenset()
+    """Components another autoscaler (KEDA) drives: they get no HPA here, so each target has exactly one."""
 
 
 class PodAutoscaling(pulumi.ComponentResource):
     def __init__(self, name: str, args: AutoscalingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("browser-platform:autoscaling:PodAutoscaling", name, None, opts)
         for target in args.hpa_targets:
+            if target.component in args.external:
+                continue
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{name}-{target.component}-hpa",
                 metadata=ObjectMetaArgs(name=target.deployment_name, namespace=args.namespace,

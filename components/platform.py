@@ -9,8 +9,11 @@ import pulumi
 from stack_config import StackSettings
 from stack_config.platform import PlatformConfig
 
+from .addons import PlatformServices
 from .autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
 from .cluster import ClusterHandle
+from .eks_cluster import EksCluster, EksClusterArgs
+from .gke_cluster import GkeCluster, GkeClusterArgs
 from .kind_cluster import KindCluster, KindClusterArgs
 from .workloads import Workloads, WorkloadsArgs
 
@@ -29,6 +32,10 @@ def build_cluster(config: PlatformConfig) -> ClusterHandle:
     cluster = config.cluster
     if cluster.kind == "kind":
         return KindCluster("cluster", KindClusterArgs(cluster=cluster)).handle
+    if cluster.kind == "eks":
+        return EksCluster("cluster", EksClusterArgs(cluster=cluster)).handle
+    if cluster.kind == "gke":
+        return GkeCluster("cluster", GkeClusterArgs(cluster=cluster)).handle
     raise AssertionError(f"unhandled cluster kind {cluster.kind}")  # the config union admits no other
 
 
@@ -36,6 +43,7 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
     config = settings.config
     cluster = build_cluster(config)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+    services = PlatformServices.install(config, cluster, settings.secrets, on_cluster)
 
     workloads = Workloads("workloads", WorkloadsArgs(
         namespace=config.namespace,
@@ -45,7 +53,8 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
         node_pools=cluster.node_pools,
         internal_cidrs=config.network.internal_cidrs,
         secret_values=settings.secrets,
-    ), opts=on_cluster)
+        **services.workload_hooks(),  # type: ignore[arg-type]
+    ), opts=services.workloads_options())
 
     hpa_targets = [
         ScaleTarget(component=name, deployment_name=workload.service_name, bounds=spec.autoscaling,
@@ -54,8 +63,10 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
                                      ("browser", workloads.browser, config.workloads.browser))
         if spec.autoscaling is not None
     ]
-    PodAutoscaling("autoscaling", AutoscalingArgs(namespace=workloads.namespace_name, hpa_targets=hpa_targets),
-                   opts=on_cluster)
+    PodAutoscaling("autoscaling", AutoscalingArgs(namespace=workloads.namespace_name, hpa_targets=hpa_targets,
+                                                  external=services.autoscaled_elsewhere),
+                   opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=services.wait_for)))
+    services.attach(workloads)
 
     return PlatformOutputs(
         kubeconfig=cluster.kubeconfig,

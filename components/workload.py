@@ -85,6 +85,8 @@ class WorkloadArgs:
     api_access: list[ApiAccessRule] = field(default_factory=list)
     pod_labels: dict[str, str] = field(default_factory=dict)
     pod_annotations: dict[str, str] = field(default_factory=dict)
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """What must exist before the pods are created (e.g. the mesh's sidecar injector)."""
 
 
 def _resources(requests: ComputeResources, limits: ComputeResources) -> ResourceRequirementsArgs:
@@ -188,7 +190,7 @@ class Workload(pulumi.ComponentResource):
                                            data=config_data, opts=child)
         secret_name = f"{component}-secrets"
         secret_env: list[EnvVarArgs] = []
-        depends: list[pulumi.Resource] = [config_map, service_account]
+        depends: list[pulumi.Resource] = [config_map, service_account, *args.after]
         if spec.secret_env:
             secret = k8s.core.v1.Secret(
                 f"{name}-secrets",

@@ -44,6 +44,8 @@ class WorkloadsArgs:
     namespace_labels: dict[str, str] = field(default_factory=dict)
     extra_pod_cost: ExtraPodCost | None = None
     extra_ingress: list[ExtraIngress] = field(default_factory=list)
+    pods_after: list[pulumi.Resource] = field(default_factory=list)
+    """Resources the Deployments wait for (e.g. the Istio injector: pods created before it get no sidecar)."""
 
 
 class Workloads(pulumi.ComponentResource):
@@ -72,6 +74,7 @@ class Workloads(pulumi.ComponentResource):
                 "secret_values": {key: args.secret_values[key] for key in spec.secret_env.values()},
                 "pod_labels": args.pod_labels,
                 "pod_annotations": args.pod_annotations.get(component, {}),
+                "after": list(args.pods_after),
             }
 
         self.api = Workload("api", WorkloadArgs(

@@ -294,3 +294,7 @@ def evaluate_stack(
         else:
             config[full_key] = value if isinstance(value, str) else json.dumps(value)
     return evaluate(stack, config, secret_keys, program=project_dir / "__main__.py")
+
+
+# Cloud fakes register themselves into RESOURCE_OUTPUT_FAKES / CALL_FAKES on import.
+from . import cloud_fakes as _cloud_fakes  # noqa: E402,F401

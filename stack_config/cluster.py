@@ -6,10 +6,11 @@ them (kind node labels and kubeadm taints, EKS node-group taints, GKE node-pool 
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from .base import ConfigFieldError, StrictModel
 
@@ -143,3 +144,231 @@ class KindClusterConfig(ClusterBase):
     @property
     def image(self) -> str:
         return self.node_image or KIND_NODE_IMAGES[self.kubernetes_version]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cloud clusters: EKS and GKE. The pools keep the shared shape; each provider adds its own network, identity
+# and control-plane settings with ranges checked here, so `pulumi up` fails before any cloud call.
+# ---------------------------------------------------------------------------------------------------------
+
+EKS_VERSIONS = ("1.33", "1.34", "1.35")
+"""Minor versions with EKS standard support that this program has been written against."""
+
+GKE_VERSIONS = ("1.33", "1.34", "1.35")
+"""Minimum control-plane minors accepted on GKE; the release channel picks the patch and later upgrades."""
+
+CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+                             2922, 3288, 3653)
+
+_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
+_AWS_PRINCIPAL_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}$")
+_EC2_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_GCE_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
+
+
+def parse_cidr(value: str) -> ipaddress.IPv4Network:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"'{value}' is not a CIDR block: {error}") from None
+    if not isinstance(network, ipaddress.IPv4Network):
+        raise ValueError(f"'{value}' is not an IPv4 CIDR block")
+    return network
+
+
+def _check_cidr(value: str) -> str:
+    parse_cidr(value)
+    return value
+
+
+def _check_private_cidr(value: str) -> str:
+    if not parse_cidr(value).is_private:
+        raise ValueError(f"'{value}' is not a private (RFC 1918) range")
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_check_cidr)]
+PrivateCidr = Annotated[str, AfterValidator(_check_private_cidr)]
+
+
+def _check_public_cidrs(cidrs: list[str], allow_world: bool, key: str, *suffix: str) -> None:
+    for index, cidr in enumerate(cidrs):
+        if parse_cidr(cidr).prefixlen == 0 and not allow_world:
+            raise ConfigFieldError(
+                (key, index, *suffix),
+                f"'{cidr}' opens the Kubernetes API to the whole internet; list your office/VPN/CI ranges instead, "
+                "or set allowWorldApiAccess: true if that is really intended",
+            )
+
+
+def _check_cloud_pools(pools: list[NodePool], pattern: re.Pattern[str], example: str, single_type: bool) -> None:
+    for index, pool in enumerate(pools):
+        if not pool.instance_types:
+            raise ConfigFieldError(
+                ("nodePools", index, "instanceTypes"),
+                f"pool '{pool.name}': required on a cloud cluster; list the machine type(s) for it, e.g. [{example}]",
+            )
+        if single_type and len(pool.instance_types) > 1:
+            raise ConfigFieldError(
+                ("nodePools", index, "instanceTypes"),
+                f"pool '{pool.name}': a GKE node pool has exactly one machine type, got {len(pool.instance_types)}",
+            )
+        for type_index, instance_type in enumerate(pool.instance_types):
+            if not pattern.match(instance_type):
+                raise ConfigFieldError(
+                    ("nodePools", index, "instanceTypes", type_index),
+                    f"'{instance_type}' is not a machine type name (e.g. {example})",
+                )
+        if len(set(pool.instance_types)) != len(pool.instance_types):
+            raise ConfigFieldError(("nodePools", index, "instanceTypes"), f"pool '{pool.name}': repeated machine type")
+
+
+def _check_version(value: str, allowed: tuple[str, ...], where: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"'{value}' is not supported on {where}; allowed: {', '.join(allowed)}")
+    return value
+
+
+class EksClusterConfig(ClusterBase):
+    """An EKS cluster in its own VPC (three AZs, private nodes), with managed node groups and add-ons."""
+
+    kind: Literal["eks"]
+    region: str
+    zones: list[str] | None = Field(default=None, min_length=2, max_length=3)
+    """Availability zones to use; by default the first three available zones of the region are looked up."""
+    vpc_cidr: PrivateCidr = "10.0.0.0/16"
+    single_nat_gateway: bool = False
+    """One NAT gateway for all zones: cheaper, but losing that zone cuts egress for every node."""
+    public_access_cidrs: list[Cidr]
+    """Who may reach the public API endpoint; an empty list keeps the endpoint private (VPC only)."""
+    allow_world_api_access: bool = False
+    admin_principal_arn: str | None = None
+    support_type: Literal["STANDARD", "EXTENDED"] = "STANDARD"
+    log_retention_days: int = 90
+    deletion_protection: bool = True
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        return _check_version(value, EKS_VERSIONS, "eks")
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _AWS_REGION.match(value):
+            raise ValueError(f"'{value}' is not an AWS region name (e.g. us-east-1)")
+        return value
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_size(cls, value: str) -> str:
+        if not 16 <= parse_cidr(value).prefixlen <= 20:
+            raise ValueError(f"'{value}' must be a /16 to /20: pods take VPC addresses on EKS")
+        return value
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in CLOUDWATCH_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch retention; allowed: {', '.join(map(str, CLOUDWATCH_RETENTION_DAYS))}")
+        return value
+
+    @model_validator(mode="after")
+    def _cloud_rules(self) -> EksClusterConfig:
+        if not self.admin_principal_arn:
+            raise ConfigFieldError(
+                ("adminPrincipalArn",),
+                "required: the IAM role or user that gets cluster-admin through an EKS access entry, "
+                "e.g. arn:aws:iam::123456789012:role/platform-admin",
+            )
+        if not _AWS_PRINCIPAL_ARN.match(self.admin_principal_arn):
+            raise ConfigFieldError(
+                ("adminPrincipalArn",),
+                f"'{self.admin_principal_arn}' is not an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)",
+            )
+        for index, zone in enumerate(self.zones or []):
+            if not (zone.startswith(self.region) and len(zone) == len(self.region) + 1 and zone[-1].isalpha()):
+                raise ConfigFieldError(("zones", index), f"'{zone}' is not a zone of {self.region} (e.g. {self.region}a)")
+        if self.zones and len(set(self.zones)) != len(self.zones):
+            raise ConfigFieldError(("zones",), "zones must be distinct")
+        _check_public_cidrs(self.public_access_cidrs, self.allow_world_api_access, "publicAccessCidrs")
+        _check_cloud_pools(self.node_pools, _EC2_INSTANCE_TYPE, "m7i.xlarge", single_type=False)
+        return self
+
+    @property
+    def admin_arn(self) -> str:
+        assert self.admin_principal_arn is not None  # the validator above requires it
+        return self.admin_principal_arn
+
+
+class AuthorizedNetwork(StrictModel):
+    cidr_block: Cidr
+    display_name: str = Field(min_length=1, max_length=60)
+
+
+class GkeClusterConfig(ClusterBase):
+    """A regional VPC-native GKE Standard cluster with private nodes, Dataplane V2 and Workload Identity."""
+
+    kind: Literal["gke"]
+    project: str
+    region: str
+    zones: list[str] | None = Field(default=None, min_length=1, max_length=4)
+    """Zones for the nodes (node_locations); by default GKE picks the region's zones (usually three)."""
+    node_cidr: PrivateCidr = "10.10.0.0/20"
+    pods_cidr: PrivateCidr = "10.16.0.0/14"
+    services_cidr: PrivateCidr = "10.20.0.0/20"
+    master_ipv4_cidr: PrivateCidr = "172.16.0.0/28"
+    authorized_networks: list[AuthorizedNetwork]
+    """Who may reach the control plane's public endpoint; empty means only from inside Google Cloud's network."""
+    allow_world_api_access: bool = False
+    release_channel: Literal["RAPID", "REGULAR", "STABLE", "EXTENDED"] = "REGULAR"
+    deletion_protection: bool = True
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        return _check_version(value, GKE_VERSIONS, "gke")
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not _GCP_PROJECT.match(value):
+            raise ValueError(f"'{value}' is not a Google Cloud project ID (6-30 lowercase letters, digits, '-')")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _GCP_REGION.match(value):
+            raise ValueError(f"'{value}' is not a Google Cloud region name (e.g. europe-west1)")
+        return value
+
+    @field_validator("master_ipv4_cidr")
+    @classmethod
+    def _master_size(cls, value: str) -> str:
+        if parse_cidr(value).prefixlen != 28:
+            raise ValueError(f"'{value}' must be a /28: GKE reserves exactly 16 addresses for the control plane")
+        return value
+
+    @model_validator(mode="after")
+    def _cloud_rules(self) -> GkeClusterConfig:
+        for index, zone in enumerate(self.zones or []):
+            if not re.match(rf"^{re.escape(self.region)}-[a-z]$", zone):
+                raise ConfigFieldError(("zones", index), f"'{zone}' is not a zone of {self.region} (e.g. {self.region}-b)")
+        ranges = {"nodeCidr": self.node_cidr, "podsCidr": self.pods_cidr, "servicesCidr": self.services_cidr,
+                  "masterIpv4Cidr": self.master_ipv4_cidr}
+        keys = list(ranges)
+        for i, first in enumerate(keys):
+            for second in keys[i + 1:]:
+                if parse_cidr(ranges[first]).overlaps(parse_cidr(ranges[second])):
+                    raise ConfigFieldError((second,), f"{ranges[second]} overlaps {first} ({ranges[first]})")
+        _check_public_cidrs([n.cidr_block for n in self.authorized_networks], self.allow_world_api_access,
+                            "authorizedNetworks", "cidrBlock")
+        _check_cloud_pools(self.node_pools, _GCE_MACHINE_TYPE, "n2-standard-8", single_type=True)
+        return self
+
+    @property
+    def workload_pool(self) -> str:
+        return f"{self.project}.svc.id.goog"

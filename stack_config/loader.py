@@ -15,6 +15,7 @@ from typing import Any, get_args, get_origin
 import pulumi
 from pydantic import BaseModel, ValidationError
 
+from .addons import MonitoringSettings
 from .base import ConfigFieldError
 from .platform import CLUSTER_KINDS, PlatformConfig
 
@@ -127,6 +128,15 @@ def _describe(error: Any, data: dict[str, Any], project: str) -> str:
     return f"{_key_path(loc, project)}: {message}"
 
 
+def _addon_secret_refs(data: dict[str, Any]) -> set[str]:
+    """Secret config keys the add-on blocks name (the Grafana admin password; required only with monitoring on)."""
+    monitoring = data.get("monitoring")
+    monitoring = monitoring if isinstance(monitoring, dict) else {}
+    default_key = MonitoringSettings.model_fields["grafana_admin_password_secret"].default
+    key = monitoring.get("grafanaAdminPasswordSecret", default_key)
+    return {key} if isinstance(key, str) else set()
+
+
 def validate_stack_config(
     values: dict[str, str], secret_keys: set[str], project: str = PROJECT
 ) -> StackSettings:
@@ -138,11 +148,13 @@ def validate_stack_config(
         if isinstance(workload, dict)
         for key in (workload.get("secretEnv") or {}).values() if isinstance(workload.get("secretEnv"), dict)
     }
+    referenced_secrets |= _addon_secret_refs(data)
     known = {field.alias or name for name, field in PlatformConfig.model_fields.items()}
     problems: list[str] = []
     for key in sorted(set(data) - known - referenced_secrets):
         if key in secret_keys:
-            problems.append(f"{project}:{key}: secret is set but no workloads.*.secretEnv refers to it")
+            problems.append(f"{project}:{key}: secret is set but no workloads.*.secretEnv or "
+                            "monitoring.grafanaAdminPasswordSecret refers to it")
             continue
         guess = difflib.get_close_matches(key, sorted(known), n=1)
         hint = f" did you mean '{project}:{guess[0]}'?" if guess else ""
@@ -171,6 +183,17 @@ def validate_stack_config(
                     )
                 else:
                     secrets[key] = str(values[key])
+        if config.monitoring.enabled:
+            key = config.monitoring.grafana_admin_password_secret
+            where = f"{project}:monitoring.grafanaAdminPasswordSecret"
+            if key not in values:
+                problems.append(f"{where}: the Grafana admin password '{project}:{key}' is not set; "
+                                f"run `pulumi config set --secret {key} <value>`")
+            elif key not in secret_keys:
+                problems.append(f"{where}: '{project}:{key}' is plaintext in the stack file; secrets must be set with "
+                                f"`pulumi config set --secret {key} <value>`")
+            else:
+                secrets[key] = str(values[key])
     if problems:
         raise ConfigError(problems)
     assert config is not None

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_validator
 
+from .addons import AutoscalingAddons, IngressSettings, MeshSettings, MonitoringSettings
 from .base import ConfigFieldError, StrictModel
-from .cluster import KindClusterConfig, NodePool, check_dns_label
+from .cluster import EksClusterConfig, GkeClusterConfig, KindClusterConfig, NodePool, check_dns_label
+from .sizing import size_pools
 from .workloads import WorkloadBase, Workloads
 
-ClusterConfig = Annotated[KindClusterConfig, Field(discriminator="kind")]
-CLUSTER_KINDS = ("kind",)
+ClusterConfig = Annotated[KindClusterConfig | EksClusterConfig | GkeClusterConfig, Field(discriminator="kind")]
+CLUSTER_KINDS = ("kind", "eks", "gke")
 
 
 class NetworkSettings(StrictModel):
@@ -46,6 +48,12 @@ class PlatformConfig(StrictModel):
     )
     workloads: Workloads = Workloads()
     network: NetworkSettings = NetworkSettings()
+    autoscaling: AutoscalingAddons = AutoscalingAddons()
+    mesh: MeshSettings = MeshSettings()
+    ingress: IngressSettings | None = Field(
+        default=None, description="Public HTTPS entry through the Istio ingress gateway; none when unset.",
+    )
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     _namespace = field_validator("namespace", "ingress_namespace")(check_dns_label)
 
@@ -67,6 +75,35 @@ class PlatformConfig(StrictModel):
                     f"pools are {available}",
                 )
         return self
+
+    @model_validator(mode="after")
+    def _addons_fit_together(self) -> PlatformConfig:
+        if self.autoscaling.keda.enabled and not self.monitoring.enabled:
+            raise ConfigFieldError(
+                ("autoscaling", "keda", "enabled"),
+                "KEDA scales the browser pool on sessions it reads from Prometheus, so it needs monitoring.enabled; "
+                "set autoscaling.keda.enabled false to fall back to the CPU/memory HPA",
+            )
+        if self.ingress is not None:
+            if not self.mesh.enabled:
+                raise ConfigFieldError(("ingress",), "is served by the Istio ingress gateway, so it needs mesh.enabled")
+            tls = self.ingress.tls
+            if self.cluster.kind == "kind" and tls.issuer == "letsencrypt":
+                raise ConfigFieldError(
+                    ("ingress", "tls", "issuer"),
+                    "Let's Encrypt cannot reach a kind cluster on this machine; use selfSigned",
+                )
+            solver_cluster = {"route53": "eks", "cloudDNS": "gke"}.get(tls.solver.type)
+            if tls.issuer == "letsencrypt" and solver_cluster and solver_cluster != self.cluster.kind:
+                raise ConfigFieldError(("ingress", "tls", "solver", "type"),
+                                       f"{tls.solver.type} is for {solver_cluster} clusters, this is {self.cluster.kind}")
+        return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _pools_hold_workloads(cls, data: Any, handler: ModelWrapValidatorHandler[PlatformConfig]) -> PlatformConfig:
+        # Last validator, so it sees a config every other rule has accepted (see stack_config/sizing.py).
+        return size_pools(handler(data))
 
     def workload_items(self) -> list[tuple[str, WorkloadBase]]:
         return [("api", self.workloads.api), ("browser", self.workloads.browser)]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -197,11 +198,62 @@ class BrowserWorkload(WorkloadBase):
     shm_size: MemoryQuantity = "2Gi"
     sessions_per_pod: int = Field(default=10, ge=1, le=200)
     session_timeout_seconds: int = Field(default=3600, ge=30, le=86400)
+    max_sessions: int | None = Field(
+        default=None, ge=1, le=100_000,
+        description="Size by intent: concurrent sessions at full scale; maxReplicas = ceil(maxSessions / sessionsPerPod). "
+                    "Not together with autoscaling.minReplicas/maxReplicas.",
+    )
+    min_sessions: int | None = Field(
+        default=None, ge=1, le=100_000,
+        description="Sessions always ready (with maxSessions); minReplicas = ceil(minSessions / sessionsPerPod), "
+                    "one pod when unset.",
+    )
     drain_path: str = "/drain"
     drain_buffer_seconds: int = Field(
         default=30, ge=0, le=600,
         description="Added to the session timeout for the grace period, so the last session can be closed cleanly.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounds_from_sessions(cls, data: Any) -> Any:
+        """With maxSessions (and optionally minSessions) the autoscaling bounds follow from sessionsPerPod."""
+        if not isinstance(data, dict):
+            return data
+
+        def get(camel: str, snake: str) -> Any:
+            return data.get(camel, data.get(snake))
+
+        max_sessions, min_sessions = get("maxSessions", "max_sessions"), get("minSessions", "min_sessions")
+        if max_sessions is None:
+            if min_sessions is not None:
+                raise ConfigFieldError(("minSessions",), "needs maxSessions: set both, or neither and use autoscaling")
+            return data
+        per_pod = get("sessionsPerPod", "sessions_per_pod")
+        per_pod = cls.model_fields["sessions_per_pod"].default if per_pod is None else per_pod
+        numbers = (max_sessions, min_sessions if min_sessions is not None else 1, per_pod)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in numbers):
+            return data  # the field validators report the bad number
+        autoscaling = data.get("autoscaling")
+        if autoscaling is None and "autoscaling" in data:
+            raise ConfigFieldError(("autoscaling",), "must not be null when maxSessions is set: sessions are served by "
+                                   "an autoscaled pool")
+        autoscaling = dict(autoscaling) if isinstance(autoscaling, dict) else {}
+        given = [key for key in ("minReplicas", "maxReplicas", "min_replicas", "max_replicas") if key in autoscaling]
+        if given:
+            raise ConfigFieldError(
+                ("autoscaling", given[0]),
+                "set either maxSessions/minSessions or autoscaling.minReplicas/maxReplicas, not both "
+                f"(maxSessions {max_sessions} / sessionsPerPod {per_pod} already gives maxReplicas "
+                f"{math.ceil(max_sessions / per_pod)})",
+            )
+        if min_sessions is not None and min_sessions > max_sessions:
+            raise ConfigFieldError(("minSessions",), f"must not exceed maxSessions ({max_sessions}), got {min_sessions}")
+        autoscaling.setdefault("cpuUtilization", 75)
+        autoscaling.setdefault("memoryUtilization", 85)
+        autoscaling["minReplicas"] = math.ceil(min_sessions / per_pod) if min_sessions is not None else 1
+        autoscaling["maxReplicas"] = math.ceil(max_sessions / per_pod)
+        return {**data, "autoscaling": autoscaling}
 
     @model_validator(mode="after")
     def _memory_covers_shm(self) -> BrowserWorkload:
@@ -218,6 +270,15 @@ class BrowserWorkload(WorkloadBase):
     @property
     def termination_grace_seconds(self) -> int:
         return self.session_timeout_seconds + self.drain_buffer_seconds
+
+    @property
+    def sized_by_sessions(self) -> bool:
+        return self.max_sessions is not None
+
+    @property
+    def session_capacity(self) -> tuple[int, int]:
+        """Concurrent sessions at minimum and at maximum scale."""
+        return self.min_replicas * self.sessions_per_pod, self.max_replicas * self.sessions_per_pod
 
 
 class Workloads(StrictModel):

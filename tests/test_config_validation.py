@@ -35,7 +35,8 @@ def test_dev_stack_config_is_valid() -> None:
     settings = validate_stack_config(
         {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}, secrets)
     assert settings.config.cluster.kind == "kind"
-    assert settings.secrets == {"apiSecretKey": "offline-secret-apiSecretKey"}
+    assert settings.secrets == {"apiSecretKey": "offline-secret-apiSecretKey",
+                                "grafanaAdminPassword": "offline-secret-grafanaAdminPassword"}
 
 
 @pytest.mark.parametrize(("mutate", "expected_path", "expected_text"), [
@@ -91,7 +92,7 @@ def test_secret_must_come_from_secret_config() -> None:
     values["apiSecretKey"] = "plaintext-in-the-stack-file"
     encoded = {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
     with pytest.raises(ConfigError) as raised:
-        validate_stack_config(encoded, secret_keys=set())
+        validate_stack_config(encoded, secret_keys={"grafanaAdminPassword"})
     assert raised.value.problems == [
         f"{KEY}:workloads.api.secretEnv.API_SECRET_KEY: '{KEY}:apiSecretKey' is plaintext in the stack file; "
         "secrets must be set with `pulumi config set --secret apiSecretKey <value>`"
@@ -125,7 +126,7 @@ def test_defaults_are_production_shaped() -> None:
         "kind": "kind", "name": "minimal",
         "nodePools": [{"name": "api", "labels": {"workload": "api"}},
                       {"name": "browser", "labels": {"workload": "browser"}}],
-    })}, set())
+    }), "grafanaAdminPassword": "x"}, {"grafanaAdminPassword"})  # monitoring is on by default and needs it
     api, browser = settings.config.workloads.api, settings.config.workloads.browser
     assert api.min_replicas >= 3
     assert browser.autoscaling is not None and browser.autoscaling.max_replicas == 20

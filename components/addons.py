@@ -1,0 +1,181 @@
+"""The platform services on top of cluster and workloads, wired from the stack config.
+
+`PlatformServices.install` runs before the workloads (control planes, CRDs, webhooks: pods created after the
+Istio injector exists get their sidecars) and says how the workloads must be shaped for them (`workload_hooks`);
+`attach` runs after the workloads and adds everything that points at them (mesh policies, ServiceMonitors and
+alerts, the KEDA ScaledObject). Each layer is a component of its own that takes only what it needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+from stack_config.platform import PlatformConfig
+
+from .charts import ISTIO_VERSION
+from .cluster import ClusterHandle
+from .keda import Keda, KedaArgs, SessionScaledTarget
+from .kind_cluster import GATEWAY_NODE_PORTS
+from .labels import selector_labels
+from .mesh import (
+    INJECTION_LABELS,
+    GatewayService,
+    MeshControlPlane,
+    MeshControlPlaneArgs,
+    MeshPolicies,
+    MeshPoliciesArgs,
+    MeshWorkload,
+    PublicRoute,
+    sidecar_annotations,
+    sidecar_pod_cost,
+)
+from .metrics_contract import METRICS_PORT_NAME
+from .metrics_server import MetricsServer, MetricsServerArgs, needs_metrics_server
+from .monitoring import PROMETHEUS_URL, MonitoringStack, MonitoringStackArgs, PlatformMonitors, PlatformMonitorsArgs
+from .network_policies import ExtraIngress
+from .tls import Tls, TlsArgs
+from .workloads import Workloads
+
+GATEWAY_SERVICE_ANNOTATIONS = {
+    # An internet-facing Network Load Balancer instead of the legacy Classic ELB.
+    "eks": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"},
+    "gke": {},
+}
+
+
+@dataclass
+class PlatformServices:
+    config: PlatformConfig
+    cluster: ClusterHandle
+    opts: pulumi.ResourceOptions
+    metrics_server: MetricsServer | None = None
+    mesh: MeshControlPlane | None = None
+    monitoring: MonitoringStack | None = None
+    tls: Tls | None = None
+    wait_for: list[pulumi.Resource] = field(default_factory=list)
+
+    @classmethod
+    def install(cls, config: PlatformConfig, cluster: ClusterHandle, secrets: dict[str, str],
+                opts: pulumi.ResourceOptions) -> PlatformServices:
+        services = cls(config=config, cluster=cluster, opts=opts)
+        cloud = cluster.flavor != "kind"
+        if needs_metrics_server(cluster.flavor):
+            services.metrics_server = MetricsServer("metrics-server", MetricsServerArgs(flavor=cluster.flavor), opts=opts)
+            services.wait_for.append(services.metrics_server)
+        ingress = config.ingress
+        if config.mesh.enabled:
+            gateway = None
+            if ingress is not None:
+                gateway = GatewayService(
+                    node_ports=dict(GATEWAY_NODE_PORTS) if cluster.flavor == "kind" else None,
+                    annotations=GATEWAY_SERVICE_ANNOTATIONS.get(cluster.flavor, {}),
+                )
+            services.mesh = MeshControlPlane("mesh", MeshControlPlaneArgs(
+                flavor=cluster.flavor,
+                settings=config.mesh,
+                version=config.mesh.istio_version or ISTIO_VERSION,
+                ingress_namespace=config.ingress_namespace,
+                gateway=gateway,
+                http01_ingress=ingress is not None and ingress.tls.issuer == "letsencrypt"
+                and ingress.tls.solver.type == "http01",
+            ), opts=opts)
+            services.wait_for.append(services.mesh)
+        if config.monitoring.enabled:
+            services.monitoring = MonitoringStack("monitoring", MonitoringStackArgs(
+                settings=config.monitoring,
+                grafana_admin_password=secrets[config.monitoring.grafana_admin_password_secret],
+                platform_namespace=config.namespace,
+                highly_available=cloud,
+            ), opts=opts)
+        if ingress is not None and services.mesh is not None:
+            assert services.mesh.ingress_namespace is not None and services.mesh.gateway is not None
+            services.tls = Tls("tls", TlsArgs(
+                tls=ingress.tls,
+                host=ingress.host,
+                gateway_namespace=config.ingress_namespace,
+                highly_available=cloud,
+                after=[services.mesh.ingress_namespace, services.mesh.gateway],
+            ), opts=opts)
+        return services
+
+    @property
+    def keda_enabled(self) -> bool:
+        return self.config.autoscaling.keda.enabled and self.config.workloads.browser.autoscaling is not None
+
+    @property
+    def autoscaled_elsewhere(self) -> frozenset[str]:
+        """Components whose replicas KEDA owns, so they get no HPA of ours."""
+        return frozenset({"browser"}) if self.keda_enabled else frozenset()
+
+    def workload_hooks(self) -> dict[str, object]:
+        """WorkloadsArgs fields that shape the workloads for the installed services."""
+        hooks: dict[str, object] = {}
+        if self.mesh is not None:
+            proxy = self.config.mesh.proxy
+            hooks["namespace_labels"] = dict(INJECTION_LABELS)
+            hooks["pod_annotations"] = {"api": sidecar_annotations(proxy), "browser": sidecar_annotations(proxy)}
+            hooks["extra_pod_cost"] = sidecar_pod_cost(proxy)
+            hooks["pods_after"] = [self.mesh.istiod]  # its webhook injects the sidecars; it waits for the CNI agent
+        if self.monitoring is not None:
+            hooks["extra_ingress"] = [
+                ExtraIngress(name=f"{component}-metrics-from-monitoring", pod_selector=selector_labels(component),
+                             from_namespace=self.monitoring.namespace_name, ports=[spec.ports[METRICS_PORT_NAME]])
+                for component, spec in self.config.workload_items()
+            ]
+        return hooks
+
+    def workloads_options(self) -> pulumi.ResourceOptions:
+        """The workloads wait for metrics-server and the mesh (the sidecar injector must exist before any pod)."""
+        return pulumi.ResourceOptions.merge(self.opts, pulumi.ResourceOptions(depends_on=list(self.wait_for)))
+
+    def attach(self, workloads: Workloads) -> None:
+        config = self.config
+        api, browser = config.workloads.api, config.workloads.browser
+        if self.mesh is not None:
+            public = None
+            if config.ingress is not None and self.tls is not None and self.mesh.gateway is not None:
+                tls = config.ingress.tls
+                public = PublicRoute(
+                    host=config.ingress.host,
+                    gateway_namespace=config.ingress_namespace,
+                    credential_name=self.tls.secret_name,
+                    # ACME HTTP-01 must be answered over plain HTTP on port 80, so no redirect there.
+                    https_redirect=not (tls.issuer == "letsencrypt" and tls.solver.type == "http01"),
+                    gateway_release=self.mesh.gateway,
+                )
+            MeshPolicies("mesh-policies", MeshPoliciesArgs(
+                settings=config.mesh,
+                namespace=config.namespace,
+                api=MeshWorkload(service_name=workloads.api.service_name, service_account="api",
+                                 selector=workloads.api.selector, ports=dict(api.ports)),
+                browser=MeshWorkload(service_name=workloads.browser.service_name, service_account="browser",
+                                     selector=workloads.browser.selector, ports=dict(browser.ports)),
+                crd_releases=self.mesh.crd_releases,
+                workloads=workloads,
+                public=public,
+                monitoring_namespace=self.monitoring.namespace_name if self.monitoring is not None else None,
+            ), opts=self.opts)
+        if self.monitoring is not None:
+            PlatformMonitors("platform-monitors", PlatformMonitorsArgs(
+                namespace=config.namespace,
+                components=[name for name, _ in config.workload_items()],
+                crd_release=self.monitoring.release,
+                workloads=workloads,
+                browser_grace_seconds=browser.termination_grace_seconds,
+            ), opts=self.opts)
+        if self.keda_enabled:
+            assert browser.autoscaling is not None and self.monitoring is not None  # config validation ensures both
+            Keda("keda", KedaArgs(
+                settings=config.autoscaling.keda,
+                target=SessionScaledTarget(
+                    component="browser", namespace=config.namespace,
+                    deployment_name=workloads.browser.service_name, deployment=workloads.browser.deployment,
+                    bounds=browser.autoscaling, sessions_per_pod=browser.sessions_per_pod,
+                ),
+                prometheus_url=PROMETHEUS_URL,
+                after=[self.monitoring.release, *self.wait_for],
+            ), opts=self.opts)
+

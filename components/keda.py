@@ -1,0 +1,117 @@
+"""KEDA, and the ScaledObject that scales the browser pool on sessions instead of CPU.
+
+The session trigger asks Prometheus for active + queued sessions and targets `sessionsPerPod x fillRatio` per
+pod; CPU and memory utilization stay as backstop triggers. KEDA owns the pool's HPA (`keda-hpa-<name>`), so
+the pool gets no HPA of ours and its Deployment leaves spec.replicas unset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+
+from stack_config.addons import KedaSettings
+from stack_config.workloads import Autoscaling
+
+from . import charts
+from .autoscaling import scaling_behavior_spec
+from .labels import standard_labels
+from .metrics_contract import session_demand
+
+
+@dataclass(frozen=True)
+class SessionScaledTarget:
+    component: str
+    namespace: str
+    deployment_name: str
+    deployment: pulumi.Resource
+    bounds: Autoscaling
+    sessions_per_pod: int
+
+
+@dataclass(frozen=True)
+class KedaArgs:
+    settings: KedaSettings
+    target: SessionScaledTarget
+    prometheus_url: str
+    namespace: str = "keda"
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """Resources the ScaledObject waits for besides KEDA itself (e.g. the Prometheus release)."""
+
+
+def session_threshold(sessions_per_pod: int, fill_ratio: float) -> str:
+    """Sessions per pod KEDA aims at, as the string the trigger metadata wants (e.g. `8` or `4.5`)."""
+    return f"{round(sessions_per_pod * fill_ratio, 2):g}"
+
+
+def scaled_object_spec(args: KedaArgs) -> dict[str, object]:
+    target, settings = args.target, args.settings
+    return {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target.deployment_name},
+        "pollingInterval": settings.polling_interval,
+        "minReplicaCount": target.bounds.min_replicas,
+        "maxReplicaCount": target.bounds.max_replicas,
+        "fallback": {
+            "failureThreshold": settings.failure_threshold,
+            "replicas": settings.fallback_replicas or target.bounds.max_replicas,
+            # Never shrink the pool because Prometheus went away (kedacore/keda#6659).
+            "behavior": "currentReplicasIfHigher",
+        },
+        "advanced": {
+            "restoreToOriginalReplicaCount": False,
+            "horizontalPodAutoscalerConfig": {"behavior": scaling_behavior_spec()},
+        },
+        "triggers": [
+            {
+                "type": "prometheus",
+                "name": "sessions",
+                "metricType": "AverageValue",
+                "metadata": {
+                    "serverAddress": args.prometheus_url,
+                    "query": session_demand(target.namespace),
+                    "threshold": session_threshold(target.sessions_per_pod, settings.fill_ratio),
+                    "ignoreNullValues": "false",
+                },
+            },
+            {"type": "cpu", "name": "cpu", "metricType": "Utilization",
+             "metadata": {"value": str(target.bounds.cpu_utilization)}},
+            {"type": "memory", "name": "memory", "metricType": "Utilization",
+             "metadata": {"value": str(target.bounds.memory_utilization)}},
+        ],
+    }
+
+
+class Keda(pulumi.ComponentResource):
+    release: k8s.helm.v3.Release
+    scaled_object: k8s.apiextensions.CustomResource
+
+    def __init__(self, name: str, args: KedaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("browser-platform:addons:Keda", name, None, opts)
+        namespace = charts.system_namespace(f"{name}-namespace", args.namespace, pod_security="restricted", parent=self)
+        self.release = charts.helm_release(
+            f"{name}-release", charts.KEDA, namespace=args.namespace,
+            values={
+                "resources": {
+                    "operator": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+                    "metricServer": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+                    "webhooks": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                },
+                "podDisruptionBudget": {"operator": {"maxUnavailable": 1}},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        target = args.target
+        self.scaled_object = k8s.apiextensions.CustomResource(
+            f"{name}-{target.component}-scaledobject",
+            api_version="keda.sh/v1alpha1",
+            kind="ScaledObject",
+            metadata=ObjectMetaArgs(name=target.deployment_name, namespace=target.namespace,
+                                    labels=standard_labels(target.component)),
+            spec=scaled_object_spec(args),
+            # The release installs the ScaledObject CRD and the admission webhook that checks it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, target.deployment, *args.after]),
+        )
+        self.register_outputs({"version": charts.KEDA.version})

@@ -1,0 +1,391 @@
+"""Istio: mTLS between every pod, zero-trust authorization, session-affine routing, and the ingress gateway.
+
+Two components, because the workloads sit between them:
+- `MeshControlPlane` (before the workloads): charts base -> cni -> istiod -> gateway. The injection webhook must
+  exist before the first pod is created, or the pods start without sidecars. With the Istio CNI node agent the
+  injected pods need no NET_ADMIN init container, so the platform namespace keeps Pod Security `restricted`.
+- `MeshPolicies` (after the workloads): PeerAuthentication, AuthorizationPolicies, DestinationRules,
+  VirtualServices and the public Gateway, all created after the releases that install their CRDs.
+
+Prometheus scraping under STRICT mTLS: the `metrics` port of each workload is a port-level PERMISSIVE exception
+(Prometheus has no sidecar and scrapes the pod directly). The NetworkPolicy still admits only the monitoring
+namespace to that port, and the port serves nothing but metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.core.v1 import ResourceQuotaSpecArgs, ScopedResourceSelectorRequirementArgs, ScopeSelectorArgs
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.networking.v1 import (
+    NetworkPolicyEgressRuleArgs,
+    NetworkPolicyPeerArgs,
+    NetworkPolicyPortArgs,
+    NetworkPolicySpecArgs,
+)
+
+from stack_config.addons import MeshSettings, ProxyResources
+from stack_config.workloads import ComputeResources
+
+from . import charts
+from .cluster import ClusterFlavor
+from .labels import PART_OF
+from .platform_namespace import ExtraPodCost
+
+ISTIO_NAMESPACE = "istio-system"
+GATEWAY_RELEASE = "istio-ingressgateway"
+GATEWAY_SELECTOR = {"istio": "ingressgateway"}
+"""The gateway chart labels its pods `istio: <release name without the istio- prefix>`."""
+GATEWAY_NAME = "public-gateway"
+INJECTION_LABELS = {"istio-injection": "enabled"}
+TRUST_DOMAIN = "cluster.local"
+ISTIOD_XDS_PORT = 15012
+GKE_CNI_BIN_DIR = "/home/kubernetes/bin"
+
+
+def sidecar_annotations(proxy: ProxyResources) -> dict[str, str]:
+    """Pod annotations that size the injected Envoy sidecar."""
+    return {
+        "sidecar.istio.io/proxyCPU": proxy.cpu_request,
+        "sidecar.istio.io/proxyMemory": proxy.memory_request,
+        "sidecar.istio.io/proxyCPULimit": proxy.cpu_limit,
+        "sidecar.istio.io/proxyMemoryLimit": proxy.memory_limit,
+    }
+
+
+def sidecar_pod_cost(proxy: ProxyResources) -> ExtraPodCost:
+    """What each meshed pod costs the namespace quota on top of its own container.
+
+    The sidecar sets no ephemeral storage, so the namespace LimitRange's defaults (256Mi / 1Gi) apply to it.
+    """
+    return ExtraPodCost(
+        requests=ComputeResources(cpu=proxy.cpu_request, memory=proxy.memory_request, ephemeral_storage="256Mi"),
+        limits=ComputeResources(cpu=proxy.cpu_limit, memory=proxy.memory_limit, ephemeral_storage="1Gi"),
+    )
+
+
+def principal(namespace: str, service_account: str) -> str:
+    return f"{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
+
+
+@dataclass(frozen=True)
+class GatewayService:
+    """How the ingress gateway is exposed: NodePorts mapped to host ports on kind, a cloud load balancer elsewhere."""
+
+    node_ports: dict[str, int] | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MeshControlPlaneArgs:
+    flavor: ClusterFlavor
+    settings: MeshSettings
+    version: str
+    ingress_namespace: str
+    gateway: GatewayService | None
+    """None: no public entry, so no gateway is installed."""
+    http01_ingress: bool = False
+    """cert-manager solves ACME HTTP-01 with an Ingress of class `istio`, which istiod turns into gateway routes."""
+
+
+class MeshControlPlane(pulumi.ComponentResource):
+    base: k8s.helm.v3.Release
+    istiod: k8s.helm.v3.Release
+    gateway: k8s.helm.v3.Release | None
+    ingress_namespace: k8s.core.v1.Namespace | None
+    crd_releases: list[pulumi.Resource]
+    """What every Istio custom resource waits for: the CRDs (base) and the validating webhook (istiod)."""
+
+    def __init__(self, name: str, args: MeshControlPlaneArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("browser-platform:addons:MeshControlPlane", name, None, opts)
+        on_gke = args.flavor == "gke"
+        cloud = args.flavor != "kind"
+        # The CNI node agent is privileged (it edits each node's CNI config), so its namespace must be too.
+        istio_namespace = charts.system_namespace(f"{name}-istio-system", ISTIO_NAMESPACE, pod_security="privileged",
+                                                  parent=self)
+        in_istio = pulumi.ResourceOptions(parent=self, depends_on=[istio_namespace])
+        platform_values: dict[str, object] = {"global": {"platform": "gke"}} if on_gke else {}
+
+        self.base = charts.helm_release(f"{name}-base", charts.istio("base", args.version), namespace=ISTIO_NAMESPACE,
+                                        release_name="istio-base", values={}, opts=in_istio)
+
+        cni_after: list[pulumi.Resource] = [self.base]
+        if on_gke:
+            # GKE admits system-node-critical pods only in kube-system unless a quota allows them elsewhere.
+            cni_after.append(k8s.core.v1.ResourceQuota(
+                f"{name}-gke-critical-pods",
+                metadata=ObjectMetaArgs(name="gcp-critical-pods", namespace=ISTIO_NAMESPACE),
+                spec=ResourceQuotaSpecArgs(
+                    hard={"pods": "1000"},
+                    scope_selector=ScopeSelectorArgs(match_expressions=[ScopedResourceSelectorRequirementArgs(
+                        operator="In", scope_name="PriorityClass", values=["system-node-critical"])]),
+                ),
+                opts=in_istio,
+            ))
+        cni_values: dict[str, object] = {**platform_values}
+        if on_gke:
+            cni_values["cni"] = {"cniBinDir": GKE_CNI_BIN_DIR}  # GKE keeps CNI binaries outside /opt/cni/bin
+        cni = charts.helm_release(
+            f"{name}-cni", charts.istio("cni", args.version), namespace=ISTIO_NAMESPACE, release_name="istio-cni",
+            values=cni_values, opts=pulumi.ResourceOptions(parent=self, depends_on=cni_after),
+        )
+
+        proxy = args.settings.proxy
+        mesh_config: dict[str, object] = {
+            "accessLogFile": "/dev/stdout",
+            "defaultConfig": {"holdApplicationUntilProxyStarts": True},
+        }
+        if args.http01_ingress:
+            mesh_config.update({"ingressControllerMode": "STRICT", "ingressClass": "istio",
+                                "ingressService": GATEWAY_RELEASE, "ingressSelector": GATEWAY_SELECTOR["istio"]})
+        self.istiod = charts.helm_release(
+            f"{name}-istiod", charts.istio("istiod", args.version), namespace=ISTIO_NAMESPACE, release_name="istiod",
+            values={
+                **platform_values,
+                "pilot": {
+                    "cni": {"enabled": True},  # no istio-init (NET_ADMIN) container: the CNI agent redirects traffic
+                    "autoscaleMin": 2 if cloud else 1,
+                    "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}},
+                },
+                "global": {
+                    **(platform_values.get("global") or {}),  # type: ignore[dict-item]
+                    "proxy": {"resources": {
+                        "requests": {"cpu": proxy.cpu_request, "memory": proxy.memory_request},
+                        "limits": {"cpu": proxy.cpu_limit, "memory": proxy.memory_limit},
+                    }},
+                },
+                "meshConfig": mesh_config,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.base, cni]),
+        )
+        self.crd_releases = [self.base, self.istiod]
+
+        self.gateway = None
+        self.ingress_namespace = None
+        if args.gateway is not None:
+            # The gateway chart's pods set a safe sysctl and run as 1337 but pin no seccomp profile: baseline.
+            self.ingress_namespace = charts.system_namespace(
+                f"{name}-ingress-namespace", args.ingress_namespace, pod_security="baseline", parent=self)
+            node_ports = args.gateway.node_ports
+            ports = [
+                {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
+                {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80},
+                {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443},
+            ]
+            if node_ports is not None:
+                ports[1]["nodePort"] = node_ports["http"]
+                ports[2]["nodePort"] = node_ports["https"]
+            self.gateway = charts.helm_release(
+                f"{name}-gateway", charts.istio("gateway", args.version), namespace=args.ingress_namespace,
+                release_name=GATEWAY_RELEASE,
+                values={
+                    "service": {
+                        "type": "NodePort" if node_ports is not None else "LoadBalancer",
+                        "ports": ports,
+                        "annotations": dict(args.gateway.annotations),
+                    },
+                    "autoscaling": {"enabled": cloud, "minReplicas": 2, "maxReplicas": 5},
+                    "replicaCount": 2 if cloud else 1,
+                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                  "limits": {"cpu": "2", "memory": "1Gi"}},
+                },
+                # The gateway's pods are injected with the `gateway` template by istiod's webhook.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ingress_namespace, self.istiod]),
+            )
+        self.register_outputs({"version": args.version})
+
+
+@dataclass(frozen=True)
+class MeshWorkload:
+    service_name: str
+    service_account: str
+    selector: dict[str, str]
+    ports: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PublicRoute:
+    host: str
+    gateway_namespace: str
+    credential_name: str
+    """Secret with the host's certificate; Istio reads it from the gateway's own namespace."""
+    https_redirect: bool
+    gateway_release: pulumi.Resource
+
+
+@dataclass(frozen=True)
+class MeshPoliciesArgs:
+    settings: MeshSettings
+    namespace: str
+    api: MeshWorkload
+    browser: MeshWorkload
+    crd_releases: list[pulumi.Resource]
+    workloads: pulumi.Resource
+    public: PublicRoute | None = None
+    monitoring_namespace: str | None = None
+    """Set when Prometheus scrapes the workloads: their metrics ports accept it (plaintext, see module doc)."""
+
+
+class MeshPolicies(pulumi.ComponentResource):
+    def __init__(self, name: str, args: MeshPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("browser-platform:addons:MeshPolicies", name, None, opts)
+        ns = args.namespace
+        labels = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi"}
+        after = pulumi.ResourceOptions(parent=self, depends_on=[*args.crd_releases, args.workloads])
+
+        def custom(kind: str, api_version: str, object_name: str, spec: dict[str, object], *,
+                   namespace: str = ns, extra: list[pulumi.Resource] | None = None) -> None:
+            options = after if not extra else pulumi.ResourceOptions(
+                parent=self, depends_on=[*args.crd_releases, args.workloads, *extra])
+            k8s.apiextensions.CustomResource(
+                f"{name}-{kind.lower()}-{object_name}",
+                api_version=api_version, kind=kind,
+                metadata=ObjectMetaArgs(name=object_name, namespace=namespace, labels=labels),
+                spec=spec, opts=options,
+            )
+
+        def host(workload: MeshWorkload) -> str:
+            return f"{workload.service_name}.{ns}.svc.cluster.local"
+
+        # --- mTLS: STRICT for the namespace; the metrics port of each workload accepts Prometheus' plaintext.
+        custom("PeerAuthentication", "security.istio.io/v1", "default", {"mtls": {"mode": "STRICT"}})
+        if args.monitoring_namespace is not None:
+            for component, workload in (("api", args.api), ("browser", args.browser)):
+                custom("PeerAuthentication", "security.istio.io/v1", f"{component}-metrics-scrape", {
+                    "selector": {"matchLabels": dict(workload.selector)},
+                    "mtls": {"mode": "STRICT"},
+                    "portLevelMtls": {str(workload.ports["metrics"]): {"mode": "PERMISSIVE"}},
+                })
+
+        # --- Authorization: nothing is allowed unless a rule below says so.
+        custom("AuthorizationPolicy", "security.istio.io/v1", "allow-nothing", {})
+        if args.public is not None:
+            custom("AuthorizationPolicy", "security.istio.io/v1", "api-from-gateway", {
+                "selector": {"matchLabels": dict(args.api.selector)},
+                "action": "ALLOW",
+                "rules": [{
+                    "from": [{"source": {"principals": [principal(args.public.gateway_namespace, GATEWAY_RELEASE)]}}],
+                    "to": [{"operation": {"ports": [str(args.api.ports["http"])]}}],
+                }],
+            })
+        browser_ports = sorted(str(n) for port_name, n in args.browser.ports.items() if port_name != "metrics")
+        custom("AuthorizationPolicy", "security.istio.io/v1", "browser-from-api", {
+            "selector": {"matchLabels": dict(args.browser.selector)},
+            "action": "ALLOW",
+            "rules": [{
+                "from": [{"source": {"principals": [principal(ns, args.api.service_account)]}}],
+                "to": [{"operation": {"ports": browser_ports}}],
+            }],
+        })
+        if args.monitoring_namespace is not None:
+            metrics_ports = sorted({str(w.ports["metrics"]) for w in (args.api, args.browser)})
+            # Plaintext scrapes carry no identity to match; the NetworkPolicy admits only the monitoring namespace.
+            custom("AuthorizationPolicy", "security.istio.io/v1", "metrics-from-prometheus", {
+                "action": "ALLOW",
+                "rules": [{"to": [{"operation": {"ports": metrics_ports, "methods": ["GET"],
+                                                 "paths": ["/metrics"]}}]}],
+            })
+
+        # --- Traffic: session-affine browser pool with outlier ejection; API with timeout and retries.
+        settings = args.settings
+        affinity = settings.session_affinity
+        consistent_hash: dict[str, object] = (
+            {"httpCookie": {"name": affinity.cookie, "path": "/", "ttl": "0s"}} if affinity.cookie
+            else {"httpHeaderName": affinity.header}
+        )
+        outlier = settings.outlier_detection
+        outlier_detection = {
+            "consecutive5xxErrors": outlier.consecutive_5xx_errors,
+            "interval": f"{outlier.interval_seconds}s",
+            "baseEjectionTime": f"{outlier.base_ejection_seconds}s",
+            "maxEjectionPercent": outlier.max_ejection_percent,
+        }
+        custom("DestinationRule", "networking.istio.io/v1", "browser", {
+            "host": host(args.browser),
+            "trafficPolicy": {
+                "tls": {"mode": "ISTIO_MUTUAL"},
+                "loadBalancer": {"consistentHash": consistent_hash},
+                "outlierDetection": outlier_detection,
+            },
+        })
+        custom("DestinationRule", "networking.istio.io/v1", "api", {
+            "host": host(args.api),
+            "trafficPolicy": {
+                "tls": {"mode": "ISTIO_MUTUAL"},
+                "connectionPool": {"http": {"http1MaxPendingRequests": 1024, "maxRequestsPerConnection": 0}},
+                "outlierDetection": outlier_detection,
+            },
+        })
+        api_route = api_http_route(host(args.api), args.api.ports["http"], settings)
+        custom("VirtualService", "networking.istio.io/v1", "api", {
+            "hosts": [host(args.api)],
+            "gateways": ["mesh"],
+            "http": [api_route],
+        })
+
+        # --- Public entry: HTTPS for the configured host, HTTP redirected (or left to the ACME solver).
+        public = args.public
+        if public is not None:
+            http_server: dict[str, object] = {
+                "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                "hosts": [public.host],
+            }
+            if public.https_redirect:
+                http_server["tls"] = {"httpsRedirect": True}
+            custom("Gateway", "networking.istio.io/v1", GATEWAY_NAME, {
+                "selector": dict(GATEWAY_SELECTOR),
+                "servers": [
+                    {
+                        "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                        "hosts": [public.host],
+                        "tls": {"mode": "SIMPLE", "credentialName": public.credential_name,
+                                "minProtocolVersion": "TLSV1_2"},
+                    },
+                    http_server,
+                ],
+            }, namespace=public.gateway_namespace, extra=[public.gateway_release])
+            custom("VirtualService", "networking.istio.io/v1", "api-public", {
+                "hosts": [public.host],
+                "gateways": [f"{public.gateway_namespace}/{GATEWAY_NAME}"],
+                # Only the HTTPS listener routes to the API; plain HTTP never reaches it.
+                "http": [{**api_route, "match": [{"port": 443}]}],
+            }, extra=[public.gateway_release])
+
+        # --- The sidecars fetch config and certificates from istiod: allow that past the namespace's default deny.
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-istiod-egress",
+            metadata=ObjectMetaArgs(name="allow-istiod-egress", namespace=ns, labels=labels),
+            spec=NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(),
+                policy_types=["Egress"],
+                egress=[NetworkPolicyEgressRuleArgs(
+                    to=[NetworkPolicyPeerArgs(
+                        namespace_selector=LabelSelectorArgs(
+                            match_labels={"kubernetes.io/metadata.name": ISTIO_NAMESPACE}),
+                        pod_selector=LabelSelectorArgs(match_labels={"app": "istiod"}),
+                    )],
+                    ports=[NetworkPolicyPortArgs(protocol="TCP", port=ISTIOD_XDS_PORT)],
+                )],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.workloads]),
+        )
+        self.register_outputs({})
+
+
+def api_http_route(destination_host: str, port: int, settings: MeshSettings) -> dict[str, object]:
+    route: dict[str, object] = {
+        "route": [{"destination": {"host": destination_host, "port": {"number": port}}}],
+        "timeout": f"{settings.api_timeout_seconds}s",
+    }
+    if settings.api_retries:
+        route["retries"] = {
+            "attempts": settings.api_retries,
+            "perTryTimeout": f"{max(1, settings.api_timeout_seconds // settings.api_retries)}s",
+            "retryOn": "5xx,connect-failure,refused-stream,reset",
+        }
+    else:
+        route["retries"] = {"attempts": 0}
+    return route

@@ -1,0 +1,48 @@
+"""metrics-server, where the cluster does not bring one: the resource-metrics API behind every CPU/memory autoscaler.
+
+- kind: installed, with `--kubelet-insecure-tls`, because kind's kubelets serve self-signed certificates.
+- EKS: installed from the same chart. (The EKS `metrics-server` community add-on would need the cluster
+  component to own it; one chart on both keeps one version to bump and one set of values.)
+- GKE: never installed; GKE runs its own metrics-server and a second one would fight over the APIService.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from . import charts
+from .cluster import ClusterFlavor
+
+FLAVORS_WITH_BUILT_IN_METRICS_SERVER: frozenset[ClusterFlavor] = frozenset({"gke"})
+
+
+def needs_metrics_server(flavor: ClusterFlavor) -> bool:
+    return flavor not in FLAVORS_WITH_BUILT_IN_METRICS_SERVER
+
+
+@dataclass(frozen=True)
+class MetricsServerArgs:
+    flavor: ClusterFlavor
+    namespace: str = "kube-system"
+
+
+class MetricsServer(pulumi.ComponentResource):
+    release: pulumi.Resource
+
+    def __init__(self, name: str, args: MetricsServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("browser-platform:addons:MetricsServer", name, None, opts)
+        local = args.flavor == "kind"
+        values: dict[str, object] = {
+            "args": ["--kubelet-insecure-tls"] if local else [],
+            # Two replicas on clouds: every HPA and KEDA's cpu/memory triggers stop while it is down.
+            "replicas": 1 if local else 2,
+            "podDisruptionBudget": {"enabled": not local, "maxUnavailable": 1},
+            "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
+        }
+        self.release = charts.helm_release(
+            f"{name}-release", charts.METRICS_SERVER, namespace=args.namespace, values=values,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"version": charts.METRICS_SERVER.version})

@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack (run by the Pulumi CLI as a directory; see policy/README.md)."""

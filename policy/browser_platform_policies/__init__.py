@@ -1,0 +1,18 @@
+"""The browser-platform CrossGuard policies: `all_policies()` is what `policy/__main__.py` puts in the pack."""
+
+from __future__ import annotations
+
+from pulumi_policy import Policy
+
+from . import cloud, kubernetes, stack
+
+PACK_NAME = "browser-platform"
+
+
+def all_policies() -> list[Policy]:
+    policies: list[Policy] = [*kubernetes.policies(), *cloud.policies(), *stack.policies()]
+    names = [p.name for p in policies]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate policy names: {duplicates}")
+    return policies

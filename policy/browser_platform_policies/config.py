@@ -1,0 +1,153 @@
+"""Policy construction shared by every module: config schemas with defaults, notes, and unknown-value handling.
+
+Each policy declares its thresholds as JSON-schema properties with a `default`. The CLI validates a stack's
+`--policy-pack-config` file against those schemas; the validation functions read values with `setting()`,
+which falls back to the schema default, so a policy behaves the same whether or not the CLI filled defaults in.
+
+Values unknown during `pulumi preview` (computed by another resource) raise `UnknownValueError` when read.
+A policy never reports that as a violation (a violation at `mandatory` would block the preview): the check of
+that resource is skipped and a note is logged to the engine (`pulumi preview` shows it as an info message);
+`pulumi up` analyzes the final values again.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from .props import UnknownValueError
+
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
+
+Schema = dict[str, dict[str, Any]]
+ResourceCheck = Callable[[ResourceValidationArgs, Mapping[str, Any], ReportViolation], None]
+StackCheck = Callable[[StackValidationArgs, Mapping[str, Any], ReportViolation], None]
+
+_engine: Any = None
+_engine_tried = False
+
+
+def _engine_stub() -> Any:
+    """The engine's Log service, at the address the CLI passes as the pack's first argument."""
+    global _engine, _engine_tried
+    if not _engine_tried:
+        _engine_tried = True
+        address = sys.argv[1] if len(sys.argv) > 2 and ":" in sys.argv[1] else ""
+        if address:
+            try:
+                import grpc
+                from pulumi.runtime.proto import engine_pb2_grpc
+
+                _engine = engine_pb2_grpc.EngineStub(grpc.insecure_channel(address))
+            except Exception:  # pragma: no cover - logging must never break a policy
+                _engine = None
+    return _engine
+
+
+def note(message: str, urn: str = "") -> None:
+    """An informational message to the engine (not a violation); stderr when there is no engine."""
+    engine = _engine_stub()
+    if engine is not None:
+        try:
+            from pulumi.runtime.proto import engine_pb2
+
+            engine.Log(engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message, urn=urn), timeout=5)
+            return
+        except Exception:  # pragma: no cover - fall back to stderr
+            pass
+    print(f"info: {message}", file=sys.stderr)
+
+
+def setting(config: Mapping[str, Any], schema: Schema, key: str) -> Any:
+    """The configured value of `key`, or the schema's default."""
+    if key in config and config[key] is not None:
+        return config[key]
+    return schema[key].get("default")
+
+
+class Settings(Mapping[str, Any]):
+    """A policy's effective config: what the stack's config file set, over the schema defaults."""
+
+    def __init__(self, config: Mapping[str, Any], schema: Schema) -> None:
+        self._values = {key: setting(config, schema, key) for key in schema}
+        self._values.update({k: v for k, v in config.items() if k not in schema})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def resource_policy(
+    name: str,
+    description: str,
+    check: ResourceCheck,
+    *,
+    level: EnforcementLevel = MANDATORY,
+    schema: Schema | None = None,
+    remediation: str,
+) -> ResourceValidationPolicy:
+    schema = schema or {}
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        try:
+            check(args, Settings(args.get_config(), schema), report)
+        except UnknownValueError as error:
+            note(f"[{name}] skipped {args.urn}: {error.message}; it is checked again when the value is known",
+                 args.urn)
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
+        config_schema=PolicyConfigSchema(properties=schema) if schema else None,
+        remediation_steps=remediation,
+    )
+
+
+def stack_policy(
+    name: str,
+    description: str,
+    check: StackCheck,
+    *,
+    level: EnforcementLevel = MANDATORY,
+    schema: Schema | None = None,
+    remediation: str,
+) -> StackValidationPolicy:
+    schema = schema or {}
+
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        try:
+            check(args, Settings(args.get_config(), schema), report)
+        except UnknownValueError as error:
+            note(f"[{name}] skipped: {error.message}; it is checked again when the value is known")
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=level,
+        config_schema=PolicyConfigSchema(properties=schema) if schema else None,
+        remediation_steps=remediation,
+    )
+
+
+def string_list(description: str, default: list[str]) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "string"}, "description": description, "default": default}

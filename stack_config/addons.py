@@ -1,0 +1,204 @@
+"""Config of the platform services layered on the cluster: autoscaling (KEDA), mesh (Istio), ingress + TLS, monitoring.
+
+Every layer is switchable per stack; the defaults are the production shape (everything on, STRICT mTLS, sessions
+drive the browser pool). Cross-layer rules that need more than one of these blocks live on `PlatformConfig`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import ConfigFieldError, CpuQuantity, MemoryQuantity, StrictModel, cpu_millicores, memory_bytes
+
+_HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DURATION_RE = re.compile(r"^[0-9]+(ms|s|m|h|d|w|y)$")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_ISTIO_VERSION = re.compile(r"^1\.(\d+)\.(\d+)$")
+MIN_ISTIO = (30, 1)
+"""Istio before 1.30.1 does not rebuild the consistent-hash ring on endpoint changes (istio#60312): after a
+scale-out the new browser pods get no traffic."""
+
+
+class KedaSettings(StrictModel):
+    """The browser pool scales on sessions (active + queued per pod), with CPU and memory as backstop."""
+
+    enabled: bool = True
+    fill_ratio: float = Field(
+        default=0.8, gt=0, le=1,
+        description="Target share of sessionsPerPod in use before another pod is added (headroom for bursts).",
+    )
+    fallback_replicas: int | None = Field(
+        default=None, ge=1, le=1000,
+        description="Replicas while Prometheus is unreachable; default: the browser pool's maxReplicas.",
+    )
+    failure_threshold: int = Field(default=3, ge=1, le=100)
+    polling_interval: int = Field(default=15, ge=5, le=300, description="Seconds between two session queries.")
+
+
+class AutoscalingAddons(StrictModel):
+    keda: KedaSettings = KedaSettings()
+
+
+class ProxyResources(StrictModel):
+    """The Envoy sidecar's own resources; set on every meshed pod and counted in the namespace quota."""
+
+    cpu_request: CpuQuantity = "100m"
+    memory_request: MemoryQuantity = "128Mi"
+    cpu_limit: CpuQuantity = "500m"
+    memory_limit: MemoryQuantity = "256Mi"
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> ProxyResources:
+        if cpu_millicores(self.cpu_limit) < cpu_millicores(self.cpu_request):
+            raise ConfigFieldError(("cpuLimit",), f"must be at least cpuRequest ({self.cpu_request})")
+        if memory_bytes(self.memory_limit) < memory_bytes(self.memory_request):
+            raise ConfigFieldError(("memoryLimit",), f"must be at least memoryRequest ({self.memory_request})")
+        return self
+
+
+class SessionAffinity(StrictModel):
+    """What the browser pool's consistent hash keys on: exactly one of a cookie or a request header."""
+
+    cookie: str | None = None
+    header: str | None = None
+
+    @field_validator("cookie", "header")
+    @classmethod
+    def _token(cls, value: str | None) -> str | None:
+        if value is not None and not _TOKEN_RE.match(value):
+            raise ValueError(f"'{value}' must be 1-64 letters, digits, '-' or '_'")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SessionAffinity:
+        if (self.cookie is None) == (self.header is None):
+            raise ConfigFieldError(("cookie",), "set exactly one of cookie or header")
+        return self
+
+
+class OutlierDetection(StrictModel):
+    consecutive_5xx_errors: int = Field(default=5, ge=1, le=100, alias="consecutive5xxErrors")
+    interval_seconds: int = Field(default=30, ge=1, le=3600)
+    base_ejection_seconds: int = Field(default=30, ge=1, le=3600)
+    max_ejection_percent: int = Field(default=50, ge=1, le=100)
+
+
+class MeshSettings(StrictModel):
+    """Istio with the CNI node agent (pods keep Pod Security `restricted`), sidecars in the platform namespace."""
+
+    enabled: bool = True
+    istio_version: str | None = Field(
+        default=None, description="Override of the pinned Istio chart version in components/charts.py.",
+    )
+    proxy: ProxyResources = ProxyResources()
+    session_affinity: SessionAffinity = SessionAffinity(cookie="session")
+    outlier_detection: OutlierDetection = OutlierDetection()
+    api_timeout_seconds: int = Field(default=60, ge=1, le=3600)
+    api_retries: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("istio_version")
+    @classmethod
+    def _istio_version(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        match = _ISTIO_VERSION.match(value)
+        if not match:
+            raise ValueError(f"'{value}' must be an exact Istio release such as 1.30.5")
+        if (int(match.group(1)), int(match.group(2))) < MIN_ISTIO:
+            raise ValueError(
+                f"'{value}' is too old: before 1.30.1 consistent-hash routing sends no traffic to pods added "
+                "by a scale-out (istio#60312)"
+            )
+        return value
+
+
+class Http01Solver(StrictModel):
+    """ACME HTTP-01 through the Istio ingress gateway (cert-manager's Ingress solver with class `istio`)."""
+
+    type: Literal["http01"] = "http01"
+
+
+class Route53Solver(StrictModel):
+    type: Literal["route53"]
+    region: str
+    hosted_zone_id: str | None = None
+    role_arn: str | None = Field(default=None, description="IAM role cert-manager assumes (IRSA / pod identity).")
+
+
+class CloudDnsSolver(StrictModel):
+    type: Literal["cloudDNS"]
+    project: str
+    gcp_service_account: str | None = Field(
+        default=None, description="Google service account cert-manager impersonates via Workload Identity.",
+    )
+
+
+AcmeSolver = Http01Solver | Route53Solver | CloudDnsSolver
+
+
+class TlsSettings(StrictModel):
+    """Where the gateway's certificate comes from: a self-signed issuer (local only) or Let's Encrypt."""
+
+    issuer: Literal["selfSigned", "letsencrypt"] = "letsencrypt"
+    email: str | None = None
+    staging: bool = Field(default=False, description="Let's Encrypt staging: untrusted certs, generous rate limits.")
+    solver: AcmeSolver = Field(default=Http01Solver(), discriminator="type")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_RE.match(value):
+            raise ValueError(f"'{value}' is not an email address")
+        return value
+
+    @model_validator(mode="after")
+    def _acme_needs_email(self) -> TlsSettings:
+        if self.issuer == "letsencrypt" and not self.email:
+            raise ConfigFieldError(("email",), "required for Let's Encrypt: it receives expiry and account notices")
+        return self
+
+
+class IngressSettings(StrictModel):
+    """The public entry: the Istio ingress gateway, serving one host over HTTPS and routing it to the API."""
+
+    host: str
+    tls: TlsSettings
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not _HOST_RE.match(value):
+            raise ValueError(f"'{value}' is not a fully qualified lowercase DNS name (e.g. api.example.com)")
+        return value
+
+
+class MonitoringSettings(StrictModel):
+    """kube-prometheus-stack: Prometheus (with our ServiceMonitors and alerts), Alertmanager and Grafana."""
+
+    enabled: bool = True
+    retention: str = "30d"
+    storage_size: MemoryQuantity = "50Gi"
+    scrape_interval: str = "15s"
+    grafana_admin_password_secret: str = Field(
+        default="grafanaAdminPassword",
+        description="Config key of the Grafana admin password; set it with `pulumi config set --secret <key>`.",
+    )
+
+    @field_validator("retention", "scrape_interval")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not _DURATION_RE.match(value):
+            raise ValueError(f"'{value}' is not a Prometheus duration such as 15s, 30d or 12h")
+        return value
+
+    @field_validator("grafana_admin_password_secret")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if not _CONFIG_KEY.match(value) or ":" in value:
+            raise ValueError(f"'{value}' is not a config key name of this project (no namespace, no ':')")
+        return value

@@ -1,0 +1,115 @@
+"""The GitHub workflows cannot run here, so they are checked: they parse, guard every stack with the policy
+pack, reach the clouds through OIDC only, and never deploy without an approval."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+CLOUD_STACKS = ("prod", "prod-gcp")
+LONG_LIVED = ("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "GOOGLE_CREDENTIALS", "GCP_SA_KEY", "credentials_json",
+              "PULUMI_ACCESS_TOKEN", "aws-secret-access-key", "aws-access-key-id")
+
+
+def load(name: str) -> dict[str, Any]:
+    document = yaml.safe_load((WORKFLOWS / name).read_text())
+    assert isinstance(document, dict)
+    # YAML 1.1 reads the key `on` as True.
+    document["on"] = document.pop(True, document.get("on"))
+    return document
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(job.get("steps", []))
+
+
+def uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [step for step in steps(job) if str(step.get("uses", "")).startswith(action + "@")]
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+def test_workflow_parses_and_pins_actions(name: str) -> None:
+    document = load(name)
+    assert document["jobs"]
+    for job in document["jobs"].values():
+        for step in steps(job):
+            if "uses" in step:
+                assert re.match(r"^[\w.-]+/[\w./-]+@(v\d+|[0-9a-f]{40})$", step["uses"]), step["uses"]
+
+
+@pytest.mark.parametrize("name", ["pr.yml", "deploy.yml"])
+def test_no_long_lived_credentials(name: str) -> None:
+    text = (WORKFLOWS / name).read_text()
+    for secret in LONG_LIVED:
+        assert secret not in text, f"{name} mentions {secret}: use OIDC"
+    assert set(re.findall(r"secrets\.(\w+)", text)) <= {"GITHUB_TOKEN"}
+
+
+def _cloud_login(job: dict[str, Any]) -> None:
+    aws = uses(job, "aws-actions/configure-aws-credentials")
+    gcp = uses(job, "google-github-actions/auth")
+    assert aws and "role-to-assume" in aws[0]["with"]
+    assert gcp and "workload_identity_provider" in gcp[0]["with"]
+    assert uses(job, "pulumi/auth-actions")
+
+
+def test_pr_previews_every_cloud_stack_with_the_policy_pack() -> None:
+    document = load("pr.yml")
+    assert "pull_request" in document["on"]
+    preview = document["jobs"]["preview"]
+    assert preview["permissions"] == {"id-token": "write", "contents": "read", "pull-requests": "write"}
+    assert sorted(item["stack"] for item in preview["strategy"]["matrix"]["include"]) == sorted(CLOUD_STACKS)
+    _cloud_login(preview)
+    (pulumi,) = uses(preview, "pulumi/actions")
+    assert pulumi["with"]["command"] == "preview"
+    assert pulumi["with"]["policyPacks"] == "policy"
+    assert pulumi["with"]["policyPackConfigs"] == "policy/config/${{ matrix.stack }}.json"
+    assert pulumi["with"]["comment-on-pr"] is True
+    assert set(preview["needs"]) == {"test", "policy-tests"}
+
+
+def test_pr_runs_tests_plans_and_scans_every_stack() -> None:
+    jobs = load("pr.yml")["jobs"]
+    test_steps = " ".join(str(step.get("run", "")) for step in steps(jobs["test"]))
+    assert "make test" in test_steps and "make lint" in test_steps and "make plan" in test_steps
+    assert "pytest tests/policy" in " ".join(str(step.get("run", "")) for step in steps(jobs["policy-tests"]))
+    scan = jobs["scan"]
+    stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+    assert set(stacks) <= set(scan["strategy"]["matrix"]["stack"])
+    runs = " ".join(str(step.get("run", "")) for step in steps(scan))
+    assert "checkov -d out/${{ matrix.stack }} --framework kubernetes --skip-download" in runs
+    assert "--output sarif" in runs
+    assert "kubernetes-validate --strict" in runs
+    assert uses(scan, "github/codeql-action/upload-sarif")
+    assert scan["permissions"]["security-events"] == "write"
+
+
+def test_deploy_is_approved_serialized_and_mandatory() -> None:
+    document = load("deploy.yml")
+    assert document["on"]["push"]["branches"] == ["main"]
+    up = document["jobs"]["up"]
+    assert up["permissions"]["id-token"] == "write"
+    assert up["concurrency"] == {"group": "pulumi-${{ matrix.stack }}", "cancel-in-progress": False}
+    include = up["strategy"]["matrix"]["include"]
+    assert sorted(item["stack"] for item in include) == sorted(CLOUD_STACKS)
+    assert all(item["environment"] == "production" for item in include)
+    assert up["environment"] == "${{ matrix.environment }}"
+    _cloud_login(up)
+    (pulumi,) = uses(up, "pulumi/actions")
+    assert pulumi["with"]["command"] == "up"
+    assert pulumi["with"]["policyPacks"] == "policy"
+    mandatory = " ".join(str(step.get("run", "")) for step in steps(up))
+    assert '.all = "mandatory"' in mandatory and "policy/config/${{ matrix.stack }}.json" in mandatory
+
+
+def test_policy_configs_exist_for_the_cloud_stacks() -> None:
+    # The workflows pass policy/config/<stack>.json; a missing file fails the preview in GitHub, not here.
+    missing = [stack for stack in CLOUD_STACKS if (ROOT / f"Pulumi.{stack}.yaml").exists()
+               and not (ROOT / "policy" / "config" / f"{stack}.json").exists()]
+    assert not missing, f"stacks without a policy config: {missing}"
