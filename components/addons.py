@@ -97,6 +97,8 @@ class PlatformServices:
                 host=ingress.host,
                 gateway_namespace=config.ingress_namespace,
                 highly_available=cloud,
+                cluster_name=cluster.name,
+                cloud=cluster.cloud,
                 after=[services.mesh.ingress_namespace, services.mesh.gateway],
             ), opts=opts)
         return services
@@ -142,7 +144,8 @@ class PlatformServices:
                     host=config.ingress.host,
                     gateway_namespace=config.ingress_namespace,
                     credential_name=self.tls.secret_name,
-                    # ACME HTTP-01 must be answered over plain HTTP on port 80, so no redirect there.
+                    # ACME HTTP-01 must be answered over plain HTTP on port 80, so no redirect there; DNS-01
+                    # (the production stacks) and self-signed keep it.
                     https_redirect=not (tls.issuer == "letsencrypt" and tls.solver.type == "http01"),
                     gateway_release=self.mesh.gateway,
                 )

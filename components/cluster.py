@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from stack_config.cluster import NodePool
@@ -14,8 +16,38 @@ ClusterFlavor = Literal["kind", "eks", "gke"]
 
 
 @dataclass(frozen=True)
+class EksIdentity:
+    """What an add-on needs to give its pods an AWS identity through EKS Pod Identity."""
+
+    cluster_name: pulumi.Output[str]
+    """The EKS cluster's name as an output, so that associations wait for the cluster."""
+    partition: str
+    region: str
+    provider: aws.Provider
+    """The cluster's own (explicit) AWS provider: same account, region and default tags."""
+
+
+@dataclass(frozen=True)
+class GkeIdentity:
+    """What an add-on needs to give its pods a Google identity through Workload Identity."""
+
+    project: str
+    workload_pool: pulumi.Output[str]
+    """`<project>.svc.id.goog`, as an output of the cluster: the pool exists only once the cluster does, and a
+    binding for `serviceAccount:<pool>[<namespace>/<name>]` fails before that."""
+    provider: gcp.Provider
+    """The cluster's own (explicit) Google provider."""
+
+
+CloudIdentity = EksIdentity | GkeIdentity
+
+
+@dataclass(frozen=True)
 class ClusterHandle:
-    """The provider-neutral face of a cluster: workloads and add-ons take this, never a cloud resource."""
+    """The provider-neutral face of a cluster: workloads and add-ons take this, never a cloud resource.
+
+    `cloud` is the one cloud-specific part: how an add-on's pods get a cloud identity (none on kind).
+    """
 
     name: str
     flavor: ClusterFlavor
@@ -23,6 +55,7 @@ class ClusterHandle:
     node_pools: list[NodePool]
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
+    cloud: CloudIdentity | None = None
 
 
 def kubernetes_provider(

@@ -18,7 +18,7 @@ import yaml
 
 from stack_config.cluster import EksClusterConfig, NodePool, parse_cidr
 
-from .cluster import ClusterHandle, kubernetes_provider
+from .cluster import ClusterHandle, EksIdentity, kubernetes_provider
 from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, pod_identity_trust_policy
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
@@ -246,6 +246,8 @@ class EksCluster(pulumi.ComponentResource):
             node_pools=list(config.node_pools),
             kubeconfig=kubeconfig,
             provider=provider,
+            cloud=EksIdentity(cluster_name=self.cluster.name, partition=partition, region=config.region,
+                              provider=self.aws_provider),
         )
         self.register_outputs({
             "kubeconfig": kubeconfig,

@@ -17,7 +17,7 @@ import yaml
 
 from stack_config.cluster import GkeClusterConfig, NodePool
 
-from .cluster import ClusterHandle, kubernetes_provider
+from .cluster import ClusterHandle, GkeIdentity, kubernetes_provider
 
 GKE_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 NODE_SERVICE_ACCOUNT_ROLES = [
@@ -221,6 +221,8 @@ class GkeCluster(pulumi.ComponentResource):
             node_pools=list(config.node_pools),
             kubeconfig=kubeconfig,
             provider=provider,
+            cloud=GkeIdentity(project=config.project, workload_pool=self.cluster.id.apply(lambda _: config.workload_pool),
+                              provider=self.gcp_provider),
         )
         self.register_outputs({
             "kubeconfig": kubeconfig,

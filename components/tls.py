@@ -1,8 +1,9 @@
 """cert-manager, one ClusterIssuer, and the certificate the ingress gateway serves for the public host.
 
 - kind: a selfSigned ClusterIssuer (nothing on the internet can reach the cluster to validate a domain).
-- clouds: Let's Encrypt (ACME), solved by HTTP-01 through the Istio ingress gateway (cert-manager's Ingress
-  solver with class `istio`) or by DNS-01 (Route 53 on EKS, Cloud DNS on GKE).
+- clouds: Let's Encrypt (ACME), solved by DNS-01 (Route 53 on EKS, Cloud DNS on GKE; the production stacks) with
+  credentials from the cluster's workload identity (components/dns01.py), or by HTTP-01 through the Istio ingress
+  gateway (cert-manager's Ingress solver with class `istio`; port 80 then cannot redirect to HTTPS).
 The Certificate lives in the gateway's namespace: Istio reads a Gateway's `credentialName` secret from there.
 """
 
@@ -17,9 +18,14 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from stack_config.addons import CloudDnsSolver, Http01Solver, Route53Solver, TlsSettings
 
 from . import charts
+from .cluster import CloudIdentity, EksIdentity, GkeIdentity
+from .dns01 import SolverIdentity, cloud_dns_identity, route53_identity
 from .labels import PART_OF
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
+CERT_MANAGER_SERVICE_ACCOUNT = "cert-manager"
+"""The controller's ServiceAccount (the chart's default for a release named cert-manager; pinned in the values),
+the one that solves challenges and so the one the cloud identity is bound to."""
 GATEWAY_TLS_SECRET = "gateway-tls"
 LETSENCRYPT = {
     False: "https://acme-v02.api.letsencrypt.org/directory",
@@ -35,9 +41,10 @@ def issuer_name(tls: TlsSettings) -> str:
 
 def solver_spec(solver: Http01Solver | Route53Solver | CloudDnsSolver) -> dict[str, object]:
     if isinstance(solver, Route53Solver):
-        route53: dict[str, object] = {"region": solver.region}
-        if solver.hosted_zone_id:
-            route53["hostedZoneID"] = solver.hosted_zone_id
+        # No credentials: the SDK's default chain finds the Pod Identity ones (cert-manager >= 1.16).
+        route53: dict[str, object] = {"region": solver.region, "hostedZoneID": solver.zone_id}
+        if solver.role_arn:
+            route53["role"] = solver.role_arn  # assumed with the Pod Identity credentials (zone in another account)
         return {"dns01": {"route53": route53}}
     if isinstance(solver, CloudDnsSolver):
         return {"dns01": {"cloudDNS": {"project": solver.project}}}
@@ -55,20 +62,20 @@ def issuer_spec(tls: TlsSettings) -> dict[str, object]:
     }}
 
 
-def cert_manager_values(tls: TlsSettings, highly_available: bool) -> dict[str, object]:
-    annotations: dict[str, str] = {}
-    solver = tls.solver
-    if tls.issuer == "letsencrypt" and isinstance(solver, Route53Solver) and solver.role_arn:
-        annotations["eks.amazonaws.com/role-arn"] = solver.role_arn
-    if tls.issuer == "letsencrypt" and isinstance(solver, CloudDnsSolver) and solver.gcp_service_account:
-        annotations["iam.gke.io/gcp-service-account"] = solver.gcp_service_account
+def uses_dns01(tls: TlsSettings) -> bool:
+    return tls.issuer == "letsencrypt" and tls.solver.type != "http01"
+
+
+def cert_manager_values(highly_available: bool,
+                        service_account_annotations: dict[str, pulumi.Input[str]] | None = None) -> dict[str, object]:
     replicas = 2 if highly_available else 1
     return {
         "crds": {"enabled": True, "keep": True},  # keep: uninstalling the chart must not delete every Certificate
         "replicaCount": replicas,
         "webhook": {"replicaCount": replicas},
         "podDisruptionBudget": {"enabled": highly_available},
-        "serviceAccount": {"annotations": annotations},
+        "serviceAccount": {"name": CERT_MANAGER_SERVICE_ACCOUNT,
+                           "annotations": dict(service_account_annotations or {})},
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
     }
 
@@ -79,6 +86,9 @@ class TlsArgs:
     host: str
     gateway_namespace: str
     highly_available: bool
+    cluster_name: str
+    cloud: CloudIdentity | None = None
+    """How cert-manager gets DNS credentials for DNS-01 (the cluster's workload identity); none on kind."""
     after: list[pulumi.Resource] = field(default_factory=list)
     """What the Certificate waits for besides cert-manager: the gateway namespace (and the gateway, for HTTP-01)."""
     secret_name: str = GATEWAY_TLS_SECRET
@@ -93,10 +103,11 @@ class Tls(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi"}
         namespace = charts.system_namespace(f"{name}-namespace", CERT_MANAGER_NAMESPACE, pod_security="restricted",
                                             parent=self)
+        identity = self._solver_identity(name, args)
         self.release = charts.helm_release(
             f"{name}-cert-manager", charts.CERT_MANAGER, namespace=CERT_MANAGER_NAMESPACE,
-            values=cert_manager_values(args.tls, args.highly_available),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+            values=cert_manager_values(args.highly_available, identity.service_account_annotations),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *identity.ready]),
         )
         issuer = k8s.apiextensions.CustomResource(
             f"{name}-cluster-issuer",
@@ -123,3 +134,16 @@ class Tls(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, issuer, *args.after]),
         )
         self.register_outputs({"version": charts.CERT_MANAGER.version, "issuer": issuer_name(args.tls)})
+
+    def _solver_identity(self, name: str, args: TlsArgs) -> SolverIdentity:
+        """The DNS-01 solver's cloud identity; nothing for HTTP-01 or a self-signed issuer."""
+        if not uses_dns01(args.tls):
+            return SolverIdentity()
+        solver, cloud = args.tls.solver, args.cloud
+        resource_name, namespace, account = f"{name}-cert-manager-dns01", CERT_MANAGER_NAMESPACE, CERT_MANAGER_SERVICE_ACCOUNT
+        if isinstance(solver, Route53Solver) and isinstance(cloud, EksIdentity):
+            return route53_identity(resource_name, solver, cloud, args.cluster_name, namespace, account, parent=self)
+        if isinstance(solver, CloudDnsSolver) and isinstance(cloud, GkeIdentity):
+            return cloud_dns_identity(resource_name, solver, cloud, args.cluster_name, namespace, account, parent=self)
+        # Config validation rejects these combinations; this guards callers that build TlsArgs themselves.
+        raise ValueError(f"the {solver.type} solver needs a matching cloud cluster, got {type(cloud).__name__}")

@@ -80,6 +80,7 @@ RESOURCE_OUTPUT_FAKES.update({
     "gcp:serviceaccount/account:Account": lambda a: {
         "email": f"{a.inputs.get('accountId')}@offline-project.iam.gserviceaccount.com",
         "member": f"serviceAccount:{a.inputs.get('accountId')}@offline-project.iam.gserviceaccount.com",
+        "name": f"projects/offline-project/serviceAccounts/{a.inputs.get('accountId')}@offline-project.iam.gserviceaccount.com",
         "uniqueId": "100000000000000000000",
     },
     "gcp:compute/network:Network": lambda a: {"selfLink": f"https://www.googleapis.com/compute/v1/projects/offline/global/networks/{a.inputs.get('name')}"},

@@ -11,13 +11,25 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import ConfigFieldError, CpuQuantity, MemoryQuantity, StrictModel, cpu_millicores, memory_bytes
+from .base import (
+    AWS_REGION_RE,
+    CONFIG_KEY_RE,
+    GCP_PROJECT_RE,
+    ConfigFieldError,
+    CpuQuantity,
+    MemoryQuantity,
+    StrictModel,
+    cpu_millicores,
+    memory_bytes,
+)
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DURATION_RE = re.compile(r"^[0-9]+(ms|s|m|h|d|w|y)$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_AWS_ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+_HOSTED_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+_GCP_SERVICE_ACCOUNT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.-]+\.iam\.gserviceaccount\.com$")
 _ISTIO_VERSION = re.compile(r"^1\.(\d+)\.(\d+)$")
 MIN_ISTIO = (30, 1)
 """Istio before 1.30.1 does not rebuild the consistent-hash ring on endpoint changes (istio#60312): after a
@@ -124,21 +136,87 @@ class Http01Solver(StrictModel):
 
 
 class Route53Solver(StrictModel):
+    """ACME DNS-01 in a Route 53 hosted zone (EKS only).
+
+    The program creates cert-manager's IAM role (EKS Pod Identity) with write access to this one zone; with
+    `roleArn` set, that role may only assume the given role instead (a zone in another account).
+    """
+
     type: Literal["route53"]
     region: str
-    hosted_zone_id: str | None = None
-    role_arn: str | None = Field(default=None, description="IAM role cert-manager assumes (IRSA / pod identity).")
+    hosted_zone_id: str | None = Field(
+        default=None, description="Required: ID of the public hosted zone holding the ingress host (e.g. Z0123456789EXAMPLE).",
+    )
+    role_arn: str | None = Field(
+        default=None, description="Role in another account that cert-manager assumes when the zone lives there.",
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not AWS_REGION_RE.match(value):
+            raise ValueError(f"'{value}' is not an AWS region name (e.g. us-east-1)")
+        return value
+
+    @model_validator(mode="after")
+    def _zone_and_role(self) -> Route53Solver:
+        if not self.hosted_zone_id:
+            raise ConfigFieldError(
+                ("hostedZoneId",),
+                "required for the route53 solver: the ID of the public hosted zone that holds the ingress host "
+                "(e.g. Z0123456789EXAMPLE); cert-manager's IAM role may change records in that zone only",
+            )
+        if not _HOSTED_ZONE_ID.match(self.hosted_zone_id):
+            raise ConfigFieldError(
+                ("hostedZoneId",),
+                f"'{self.hosted_zone_id}' is not a Route 53 hosted zone ID (uppercase letters and digits, "
+                "e.g. Z0123456789EXAMPLE; without the /hostedzone/ prefix)",
+            )
+        if self.role_arn is not None and not _AWS_ROLE_ARN.match(self.role_arn):
+            raise ConfigFieldError(
+                ("roleArn",), f"'{self.role_arn}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+            )
+        return self
+
+    @property
+    def zone_id(self) -> str:
+        assert self.hosted_zone_id is not None  # the validator above requires it
+        return self.hosted_zone_id
 
 
 class CloudDnsSolver(StrictModel):
+    """ACME DNS-01 in Cloud DNS (GKE only).
+
+    The program creates a Google service account for cert-manager with roles/dns.admin on `project` and lets the
+    cert-manager ServiceAccount impersonate it through Workload Identity; with `gcpServiceAccount` set, that
+    (existing) account is used instead and its DNS roles are yours to grant.
+    """
+
     type: Literal["cloudDNS"]
     project: str
     gcp_service_account: str | None = Field(
         default=None, description="Google service account cert-manager impersonates via Workload Identity.",
     )
 
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not GCP_PROJECT_RE.match(value):
+            raise ValueError(f"'{value}' is not a Google Cloud project ID (6-30 lowercase letters, digits, '-')")
+        return value
+
+    @field_validator("gcp_service_account")
+    @classmethod
+    def _account(cls, value: str | None) -> str | None:
+        if value is not None and not _GCP_SERVICE_ACCOUNT.match(value):
+            raise ValueError(f"'{value}' is not a service account email (<name>@<project>.iam.gserviceaccount.com)")
+        return value
+
 
 AcmeSolver = Http01Solver | Route53Solver | CloudDnsSolver
+SOLVER_TYPES = ("http01", "route53", "cloudDNS")
+SOLVERS_BY_CLUSTER = {"eks": ("http01", "route53"), "gke": ("http01", "cloudDNS"), "kind": ("http01",)}
+"""The solver types that can work on each cluster kind (DNS-01 needs the cloud's own workload identity)."""
 
 
 class TlsSettings(StrictModel):
@@ -199,6 +277,6 @@ class MonitoringSettings(StrictModel):
     @field_validator("grafana_admin_password_secret")
     @classmethod
     def _key(cls, value: str) -> str:
-        if not _CONFIG_KEY.match(value) or ":" in value:
+        if not CONFIG_KEY_RE.match(value) or ":" in value:
             raise ValueError(f"'{value}' is not a config key name of this project (no namespace, no ':')")
         return value

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from .base import ConfigFieldError, StrictModel
+from .base import AWS_REGION_RE, GCP_PROJECT_RE, ConfigFieldError, StrictModel
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -105,10 +105,12 @@ class ClusterBase(StrictModel):
 
 
 KIND_NODE_IMAGES = {
-    # Images published with kind v0.31; pin by tag so `pulumi up` on any machine gets the same node.
-    "1.35": "kindest/node:v1.35.0",
-    "1.34": "kindest/node:v1.34.3",
-    "1.33": "kindest/node:v1.33.7",
+    # Node images published with kind v0.31 to v0.33, pinned by tag (and by digest where the release notes
+    # give one) so `pulumi up` on any machine starts the same node.
+    "1.37": "kindest/node:v1.37.0",
+    "1.36": "kindest/node:v1.36.1",
+    "1.35": "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f",
+    "1.34": "kindest/node:v1.34.0",
 }
 
 
@@ -160,10 +162,8 @@ GKE_VERSIONS = ("1.33", "1.34", "1.35")
 CLOUDWATCH_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
                              2922, 3288, 3653)
 
-_AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 _AWS_PRINCIPAL_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}$")
 _EC2_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
-_GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
 _GCE_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
 
@@ -257,7 +257,7 @@ class EksClusterConfig(ClusterBase):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        if not _AWS_REGION.match(value):
+        if not AWS_REGION_RE.match(value):
             raise ValueError(f"'{value}' is not an AWS region name (e.g. us-east-1)")
         return value
 
@@ -334,7 +334,7 @@ class GkeClusterConfig(ClusterBase):
     @field_validator("project")
     @classmethod
     def _project(cls, value: str) -> str:
-        if not _GCP_PROJECT.match(value):
+        if not GCP_PROJECT_RE.match(value):
             raise ValueError(f"'{value}' is not a Google Cloud project ID (6-30 lowercase letters, digits, '-')")
         return value
 

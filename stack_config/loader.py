@@ -15,7 +15,7 @@ from typing import Any, get_args, get_origin
 import pulumi
 from pydantic import BaseModel, ValidationError
 
-from .addons import MonitoringSettings
+from .addons import SOLVER_TYPES, MonitoringSettings
 from .base import ConfigFieldError
 from .platform import CLUSTER_KINDS, PlatformConfig
 
@@ -70,10 +70,15 @@ def _key_path(loc: tuple[Any, ...], project: str) -> str:
     return f"{project}:{path}"
 
 
+SOLVER_PATH = ("ingress", "tls", "solver")
+
+
 def _strip_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # A discriminated union puts the tag value into the error location: ('cluster', 'kind', 'name').
     if len(loc) >= 2 and loc[0] == "cluster" and loc[1] in CLUSTER_KINDS:
         return (loc[0], *loc[2:])
+    if len(loc) > len(SOLVER_PATH) and loc[:len(SOLVER_PATH)] == SOLVER_PATH and loc[len(SOLVER_PATH)] in SOLVER_TYPES:
+        return (*SOLVER_PATH, *loc[len(SOLVER_PATH) + 1:])
     return loc
 
 
@@ -121,8 +126,9 @@ def _describe(error: Any, data: dict[str, Any], project: str) -> str:
         hint = f"; did you mean '{guess[0]}'?" if guess else ""
         message = f"unknown key{hint} allowed keys: {', '.join(allowed)}"
     elif error_type in ("union_tag_not_found", "union_tag_invalid"):
-        loc = (*loc, "kind")
-        message = f"must be one of: {', '.join(CLUSTER_KINDS)}"
+        solver = loc == SOLVER_PATH
+        loc = (*loc, "type" if solver else "kind")
+        message = f"must be one of: {', '.join(SOLVER_TYPES if solver else CLUSTER_KINDS)}"
     elif error_type == "missing":
         message = "required, but not set"
     return f"{_key_path(loc, project)}: {message}"

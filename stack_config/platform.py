@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_validator
 
-from .addons import AutoscalingAddons, IngressSettings, MeshSettings, MonitoringSettings
+from .addons import SOLVERS_BY_CLUSTER, AutoscalingAddons, IngressSettings, MeshSettings, MonitoringSettings
 from .base import ConfigFieldError, StrictModel
 from .cluster import EksClusterConfig, GkeClusterConfig, KindClusterConfig, NodePool, check_dns_label
 from .sizing import size_pools
@@ -93,10 +93,14 @@ class PlatformConfig(StrictModel):
                     ("ingress", "tls", "issuer"),
                     "Let's Encrypt cannot reach a kind cluster on this machine; use selfSigned",
                 )
-            solver_cluster = {"route53": "eks", "cloudDNS": "gke"}.get(tls.solver.type)
-            if tls.issuer == "letsencrypt" and solver_cluster and solver_cluster != self.cluster.kind:
-                raise ConfigFieldError(("ingress", "tls", "solver", "type"),
-                                       f"{tls.solver.type} is for {solver_cluster} clusters, this is {self.cluster.kind}")
+            allowed = SOLVERS_BY_CLUSTER[self.cluster.kind]
+            if tls.issuer == "letsencrypt" and tls.solver.type not in allowed:
+                owner = next(kind for kind, types in SOLVERS_BY_CLUSTER.items() if tls.solver.type in types)
+                raise ConfigFieldError(
+                    ("ingress", "tls", "solver", "type"),
+                    f"{tls.solver.type} is for {owner} clusters (cert-manager reaches the DNS API with the cluster's "
+                    f"workload identity), this is {self.cluster.kind}; allowed here: {', '.join(allowed)}",
+                )
         return self
 
     @model_validator(mode="wrap")

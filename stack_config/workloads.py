@@ -8,14 +8,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import ConfigFieldError, CpuQuantity, MemoryQuantity, StrictModel, cpu_millicores, memory_bytes
+from .base import CONFIG_KEY_RE, ConfigFieldError, CpuQuantity, MemoryQuantity, StrictModel, cpu_millicores, memory_bytes
 from .cluster import WORKLOAD_LABEL, check_labels
 
 _IMAGE_RE = re.compile(r"^(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
                        r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _PATH_RE = re.compile(r"^/[A-Za-z0-9/_.-]*$")
 
 
@@ -145,7 +144,7 @@ class WorkloadBase(StrictModel):
         for name, key in refs.items():
             if not _ENV_NAME.match(name):
                 raise ValueError(f"'{name}' is not a valid environment variable name")
-            if not _CONFIG_KEY.match(key) or ":" in key:
+            if not CONFIG_KEY_RE.match(key) or ":" in key:
                 raise ValueError(f"'{key}' is not a config key name of this project (no namespace, no ':')")
         return refs
 

@@ -90,7 +90,7 @@ def test_nodes_run_as_a_dedicated_least_privilege_service_account(gke: StackEval
     for name in ("api", "browser"):
         assert pool(gke, name).inputs["nodeConfig"]["serviceAccount"] == email
     assert gke.named(CLUSTER, "gke").inputs["nodeConfig"]["serviceAccount"] == email
-    grants = gke.of_type("gcp:projects/iAMMember:IAMMember")
+    grants = [g for g in gke.of_type("gcp:projects/iAMMember:IAMMember") if g.inputs["member"] == account.outputs["member"]]
     assert sorted(g.inputs["role"] for g in grants) == sorted(NODE_SERVICE_ACCOUNT_ROLES)
     assert {g.inputs["member"] for g in grants} == {f"serviceAccount:{email}"}
     assert {g.inputs["project"] for g in grants} == {"browser-platform-prod"}

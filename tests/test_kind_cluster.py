@@ -42,7 +42,8 @@ def test_workers_are_labelled_and_browser_workers_tainted(evaluated: Callable[[s
 
 def test_node_image_is_pinned_and_ingress_ports_mapped(evaluated: Callable[[str], StackEvaluation]) -> None:
     config = kind_config(evaluated("dev"))
-    assert {node["image"] for node in config["nodes"]} == {"kindest/node:v1.35.0"}
+    assert {node["image"] for node in config["nodes"]} == {
+        "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f"}
     mappings = config["nodes"][0]["extraPortMappings"]
     assert {(m["containerPort"], m["hostPort"]) for m in mappings} == {(30080, 8080), (30443, 8443)}
     assert all(m["listenAddress"] == "127.0.0.1" for m in mappings)

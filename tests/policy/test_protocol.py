@@ -17,14 +17,9 @@ from .pack import POLICY_DIR, Diagnostic, PackProcess, mutated
 
 STACKS = stack_names()
 
-KNOWN_PROGRAM_VIOLATIONS: set[tuple[str, str, str]] = {
-    # (stack, policy, resource name): reported to the lead; the program must change, not the pack.
-    # prod: the public Gateway's HTTP server has no httpsRedirect when TLS comes from Let's Encrypt HTTP-01
-    # (components/addons.py https_redirect=False). Fix: use the dns01 solver, or keep httpsRedirect and serve
-    # the ACME challenge some other way.
-    ("prod", "istio-gateway-tls", "mesh-policies-gateway-public-gateway"),
-    ("prod-gcp", "istio-gateway-tls", "mesh-policies-gateway-public-gateway"),
-}
+KNOWN_PROGRAM_VIOLATIONS: set[tuple[str, str, str]] = set()
+"""(stack, policy, resource name) the program still violates at mandatory; the program must change, not the pack.
+Empty: the production stacks solve ACME with DNS-01, so their public Gateway keeps httpsRedirect on port 80."""
 
 
 def config_document(stack: str) -> dict[str, object]:
