@@ -378,6 +378,18 @@ class PoolCapacity:
     def hourly_spot(self) -> float:
         return self.node.instance.spot_hourly
 
+    @property
+    def nodes_at_min_scale(self) -> int:
+        """Nodes the pool runs with every workload at its minimum replicas: what those pods need, at least
+        `min_nodes` (the autoscaler never goes below it), at most `max_nodes`."""
+        return min(max(self.min_nodes, self.nodes_needed_min or 0), self.max_nodes)
+
+    @property
+    def nodes_at_max_scale(self) -> int:
+        """Nodes the pool runs with every workload at its maximum replicas (the autoscaler adds no more than
+        the pods need, so `max_nodes` is only the ceiling)."""
+        return min(max(self.min_nodes, self.nodes_needed_max or 0), self.max_nodes)
+
     def monthly(self, nodes: int, capacity_type: CapacityType | None = None) -> float:
         """USD per month (730 h) for `nodes` nodes at the pool's (or the given) price."""
         kind = capacity_type or self.capacity_type

@@ -74,14 +74,25 @@ def _pool_lines(plan: PoolPlan) -> list[str]:
         lines.append("  monthly      none (local)")
         lines += [f"  PROBLEM      {problem}" for problem in report.problems]
         return lines
+    low, high = report.nodes_at_min_scale, report.nodes_at_max_scale
     lines += [
-        f"  monthly      on-demand {_money(report.monthly(pool.min_nodes, 'onDemand'))}-"
-        f"{_money(report.monthly(pool.max_nodes, 'onDemand'))}, spot {_money(report.monthly(pool.min_nodes, 'spot'))}-"
-        f"{_money(report.monthly(pool.max_nodes, 'spot'))} ({pool.min_nodes}-{pool.max_nodes} nodes x "
-        f"${spec.on_demand_hourly}/h on-demand, ${spec.spot_hourly}/h spot, {HOURS_PER_MONTH} h)",
+        f"  monthly      on-demand {_money(report.monthly(low, 'onDemand'))}-{_money(report.monthly(high, 'onDemand'))}, "
+        f"spot {_money(report.monthly(low, 'spot'))}-{_money(report.monthly(high, 'spot'))} "
+        f"({low}-{high} nodes at min-max scale x ${spec.on_demand_hourly}/h on-demand, ${spec.spot_hourly}/h spot, "
+        f"{HOURS_PER_MONTH} h; this pool is {pool.capacity_type})",
+        f"  ceiling      {pool.max_nodes} nodes (maxNodes): {_money(report.monthly(pool.max_nodes))} per month",
     ]
     lines += [f"  PROBLEM      {problem}" for problem in report.problems]
     return lines
+
+
+def cluster_monthly(plans: list[PoolPlan]) -> tuple[float, float, float]:
+    """USD per month for the nodes of every pool at its capacity type: at min scale, at max scale (the nodes the
+    pods need, within each pool's bounds) and with every pool at maxNodes (the ceiling the config allows)."""
+    reports = [p.report for p in plans if p.report]
+    return (sum(r.monthly(r.nodes_at_min_scale) for r in reports),
+            sum(r.monthly(r.nodes_at_max_scale) for r in reports),
+            sum(r.monthly(r.max_nodes) for r in reports))
 
 
 def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
@@ -111,25 +122,42 @@ def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
             lines.append(f"## kind: every node shares one Docker host; all workloads at max scale request {total}, "
                          f"{share:.0%} of one host's {host}")
             lines.append("")
-    at_min = sum(p.report.monthly(p.pool.min_nodes) for p in plans if p.report)
-    at_max = sum(p.report.monthly(p.pool.max_nodes) for p in plans if p.report)
+    at_min, at_max, ceiling = cluster_monthly(plans)
     control = control_plane_monthly(provider)
-    lines.append(f"## cluster: nodes at each pool's capacity type {_money(at_min)}-{_money(at_max)} per month, "
-                 f"control plane {_money(control)}, total {_money(at_min + control)}-{_money(at_max + control)}")
+    lines.append(f"## cluster: nodes at each pool's capacity type {_money(at_min)} at min scale, {_money(at_max)} at "
+                 f"max scale per month, control plane {_money(control)}, total {_money(at_min + control)}-"
+                 f"{_money(at_max + control)} (every pool at maxNodes: {_money(ceiling + control)})")
     if overheads.monitoring:
         lines.append(f"  (plus the monitoring stack's own pods, ~{MONITORING_STACK.cpu_m}m CPU / "
                      f"{MONITORING_STACK.memory_bytes / MI:.0f}Mi, on whichever pool they land)")
     return "\n".join(lines) + "\n", ok
 
 
+def _pool_json(plan: PoolPlan) -> dict[str, Any]:
+    report = plan.report
+    entry: dict[str, Any] = {"pool": plan.pool.name, "instanceType": plan.instance_type,
+                             "report": asdict(report) if report else None}
+    if report is not None:
+        low, high = report.nodes_at_min_scale, report.nodes_at_max_scale
+        entry["nodesAtMinScale"], entry["nodesAtMaxScale"] = low, high
+        entry["monthly"] = {
+            "onDemand": {"minScale": report.monthly(low, "onDemand"), "maxScale": report.monthly(high, "onDemand")},
+            "spot": {"minScale": report.monthly(low, "spot"), "maxScale": report.monthly(high, "spot")},
+            "ceiling": report.monthly(report.max_nodes),
+        }
+    return entry
+
+
 def as_json(stack: str, config: PlatformConfig) -> dict[str, Any]:
+    plans = pool_plans(config)
+    at_min, at_max, ceiling = cluster_monthly(plans)
+    control = control_plane_monthly(config.cluster.kind)
     return {
         "stack": stack,
         "pricesAsOf": PRICES_AS_OF,
-        "pools": [
-            {"pool": p.pool.name, "instanceType": p.instance_type, "report": asdict(p.report) if p.report else None}
-            for p in pool_plans(config)
-        ],
+        "pools": [_pool_json(p) for p in plans],
+        "monthly": {"controlPlane": control, "minScale": at_min + control, "maxScale": at_max + control,
+                    "ceiling": ceiling + control},
     }
 
 

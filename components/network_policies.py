@@ -89,9 +89,12 @@ class NetworkPolicies(pulumi.ComponentResource):
             ingress=[NetworkPolicyIngressRuleArgs(from_=[_namespace_peer(args.ingress_namespace)],
                                                   ports=_tcp([args.api.ports["http"]]))],
         ))
+        # The browser admits the API on its serving ports (HTTP, DevTools), not on its metrics port; the API's
+        # egress names the same ports, so the two halves of the path stay one rule.
+        browser_ports = sorted(number for port_name, number in args.browser.ports.items() if port_name != "metrics")
         api_egress = [NetworkPolicyEgressRuleArgs(
             to=[NetworkPolicyPeerArgs(pod_selector=browser_pods)],
-            ports=_tcp(sorted(args.browser.ports.values())),
+            ports=_tcp(browser_ports),
         )]
         if args.api_reaches_kubernetes_api:
             # The API server is not a pod, so no selector can name it; its ports are the narrowest rule.
@@ -100,12 +103,11 @@ class NetworkPolicies(pulumi.ComponentResource):
                 ports=_tcp([443, 6443]),
             ))
         policy("api-egress", NetworkPolicySpecArgs(pod_selector=api_pods, policy_types=["Egress"], egress=api_egress))
-        browser_ports = [number for port_name, number in args.browser.ports.items() if port_name != "metrics"]
         policy("browser-ingress-from-api", NetworkPolicySpecArgs(
             pod_selector=browser_pods,
             policy_types=["Ingress"],
             ingress=[NetworkPolicyIngressRuleArgs(from_=[NetworkPolicyPeerArgs(pod_selector=api_pods)],
-                                                  ports=_tcp(sorted(browser_ports)))],
+                                                  ports=_tcp(browser_ports))],
         ))
         policy("browser-egress-internet", NetworkPolicySpecArgs(
             pod_selector=browser_pods,

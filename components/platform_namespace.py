@@ -16,6 +16,24 @@ from .labels import PART_OF
 
 ROLLING_SURGE = 1
 """Pods a rolling update adds on top of the maximum replica count (maxSurge of every Deployment)."""
+LONG_DRAIN_SECONDS = 60
+"""A workload whose pods take longer than this to terminate keeps draining pods around long enough to matter."""
+
+CONTAINER_DEFAULT_LIMITS = {"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "1Gi"}
+CONTAINER_DEFAULT_REQUESTS = {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "256Mi"}
+
+
+def quota_pods(workload: WorkloadBase) -> int:
+    """Pods of one workload the quota must admit at the same time.
+
+    maxReplicas running plus the rolling-update surge; and for a workload that drains for minutes (the browser
+    pool: its grace period covers a whole session) up to maxReplicas more that are still terminating. A quota
+    counts a terminating pod until its grace period has passed, so without them a scale-up shortly after a
+    scale-down, or a rollout at full scale, would be refused for up to a session timeout.
+    """
+    grace = getattr(workload, "termination_grace_seconds", 30)
+    draining = workload.max_replicas if grace > LONG_DRAIN_SECONDS else 0
+    return workload.max_replicas + ROLLING_SURGE + draining
 
 
 @dataclass(frozen=True)
@@ -27,12 +45,13 @@ class ExtraPodCost:
 
 
 def quota_for(workloads: list[WorkloadBase], extra: ExtraPodCost | None = None) -> dict[str, str]:
-    """Quota that admits every workload at its maximum scale, during a rolling update, and nothing more."""
+    """Quota that admits every workload at its maximum scale, during a rolling update and while draining pods
+    terminate (`quota_pods`), and nothing more."""
     totals = {"requests.cpu": 0, "limits.cpu": 0, "requests.memory": 0, "limits.memory": 0,
               "requests.ephemeral-storage": 0, "limits.ephemeral-storage": 0}
     pods = 0
     for workload in workloads:
-        count = workload.max_replicas + ROLLING_SURGE
+        count = quota_pods(workload)
         pods += count
         per_pod = [workload.resources] + ([extra] if extra else [])
         for resources in per_pod:
@@ -87,8 +106,14 @@ class PlatformNamespace(pulumi.ComponentResource):
             spec=ResourceQuotaSpecArgs(hard=quota_for(args.workloads, args.extra_pod_cost)),
             opts=in_namespace,
         )
-        largest_cpu = max(cpu_millicores(w.resources.limits.cpu) for w in args.workloads)
-        largest_memory = max(memory_bytes(w.resources.limits.memory) for w in args.workloads)
+        # `max` bounds every container of the namespace, so it must admit the injected sidecar as well as the
+        # workloads, and the API server rejects a LimitRange whose default exceeds its max.
+        limits = [w.resources.limits for w in args.workloads]
+        if args.extra_pod_cost is not None:
+            limits.append(args.extra_pod_cost.limits)
+        largest_cpu = max([cpu_millicores(CONTAINER_DEFAULT_LIMITS["cpu"]), *(cpu_millicores(x.cpu) for x in limits)])
+        largest_memory = max([memory_bytes(CONTAINER_DEFAULT_LIMITS["memory"]),
+                              *(memory_bytes(x.memory) for x in limits)])
         k8s.core.v1.LimitRange(
             f"{name}-limits",
             metadata=ObjectMetaArgs(name="container-defaults", namespace=self.name),
@@ -96,8 +121,8 @@ class PlatformNamespace(pulumi.ComponentResource):
                 type="Container",
                 # Defaults only matter for containers that set nothing (e.g. injected by a controller):
                 # under the quota such a container would otherwise be rejected outright.
-                default={"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "1Gi"},
-                default_request={"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "256Mi"},
+                default=dict(CONTAINER_DEFAULT_LIMITS),
+                default_request=dict(CONTAINER_DEFAULT_REQUESTS),
                 max={"cpu": format_cpu(largest_cpu), "memory": format_memory(largest_memory)},
             )]),
             opts=in_namespace,

@@ -28,6 +28,14 @@ def tolerations_for(selector: dict[str, str], pools: list[NodePool]) -> list[Tai
     return list(seen.values())
 
 
+def platform_env(spec: WorkloadBase, values: dict[str, str]) -> dict[str, str]:
+    """The settings the platform puts in a workload's ConfigMap: exactly the keys its config model reserves, so a
+    user's `env` can never be silently overridden (the config rejects `env` entries with these names)."""
+    if set(values) != set(spec.PLATFORM_ENV):
+        raise AssertionError(f"{type(spec).__name__}.PLATFORM_ENV {spec.PLATFORM_ENV} != {sorted(values)}")
+    return values
+
+
 @dataclass(frozen=True)
 class WorkloadsArgs:
     namespace: str
@@ -80,7 +88,8 @@ class Workloads(pulumi.ComponentResource):
         self.api = Workload("api", WorkloadArgs(
             **common("api", args.api),  # type: ignore[arg-type]
             api_access=API_SESSION_ROUTING_ACCESS if args.api.kubernetes_api_access else [],
-            config_data={"BROWSER_SERVICE": "browser", "BROWSER_CDP_PORT": str(args.browser.ports.get("cdp", 9222))},
+            config_data=platform_env(args.api, {"BROWSER_SERVICE": "browser",
+                                                "BROWSER_CDP_PORT": str(args.browser.ports[BrowserWorkload.CDP_PORT])}),
         ), opts=in_namespace)
         browser = args.browser
         self.browser = Workload("browser", WorkloadArgs(
@@ -89,12 +98,12 @@ class Workloads(pulumi.ComponentResource):
             shm_size=browser.shm_size,
             termination_grace_seconds=browser.termination_grace_seconds,
             pre_stop_path=browser.drain_path,
-            config_data={
+            config_data=platform_env(browser, {
                 "MAX_SESSIONS_PER_POD": str(browser.sessions_per_pod),
                 "SESSION_TIMEOUT_SECONDS": str(browser.session_timeout_seconds),
                 # The root filesystem is read-only; Chrome's profile and caches live on the /tmp emptyDir.
                 "HOME": "/tmp",
-            },
+            }),
         ), opts=in_namespace)
 
         NetworkPolicies("network-policies", NetworkPoliciesArgs(

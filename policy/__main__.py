@@ -10,9 +10,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from browser_platform_policies import PACK_NAME, all_policies
+from browser_platform_policies import PACK_NAME, all_policies, server
 from pulumi_policy import EnforcementLevel, PolicyPack
 
+server.install()  # each resource deserialized once per request, not once per policy (server.py)
 PolicyPack(
     name=PACK_NAME,
     enforcement_level=EnforcementLevel.MANDATORY,

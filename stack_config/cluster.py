@@ -80,6 +80,11 @@ class NodePool(StrictModel):
         return self
 
     @property
+    def schedules_system_pods(self) -> bool:
+        """Whether pods that tolerate no taint of ours (cluster add-ons, platform services) can land here."""
+        return all(taint.effect == "PreferNoSchedule" for taint in self.taints)
+
+    @property
     def initial_nodes(self) -> int:
         return self.desired_nodes if self.desired_nodes is not None else max(self.min_nodes, 1)
 
@@ -101,6 +106,12 @@ class ClusterBase(StrictModel):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"node pool names must be unique; repeated: {', '.join(duplicates)}")
+        if not any(pool.schedules_system_pods for pool in pools):
+            raise ValueError(
+                "every pool has a NoSchedule or NoExecute taint, so CoreDNS, metrics-server, istiod, Prometheus and "
+                "cluster-autoscaler could never be scheduled; leave at least one pool untainted (e.g. the api pool) "
+                "or make its taints PreferNoSchedule"
+            )
         return pools
 
 
@@ -120,6 +131,18 @@ class IngressHostPorts(StrictModel):
     http: int = Field(default=8080, ge=1, le=65535)
     https: int = Field(default=8443, ge=1, le=65535)
 
+    @model_validator(mode="after")
+    def _distinct(self) -> IngressHostPorts:
+        if self.http == self.https:
+            raise ConfigFieldError(("https",), f"must differ from http ({self.http}): one host port maps one NodePort")
+        return self
+
+
+# A kind node image with an explicit tag (`kindest/node:v1.35.0`), optionally pinned by digest.
+_KIND_IMAGE_RE = re.compile(r"^(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+                            r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[a-f0-9]{64})?$")
+_KIND_TAG_VERSION_RE = re.compile(r"^v(?P<minor>[0-9]+\.[0-9]+)\.[0-9]+")
+
 
 class KindClusterConfig(ClusterBase):
     kind: Literal["kind"]
@@ -132,6 +155,34 @@ class KindClusterConfig(ClusterBase):
         if value not in KIND_NODE_IMAGES:
             raise ValueError(f"'{value}' is not supported on kind; allowed: {', '.join(sorted(KIND_NODE_IMAGES))}")
         return value
+
+    @field_validator("node_image")
+    @classmethod
+    def _pinned_image(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        match = _KIND_IMAGE_RE.match(value)
+        if not match:
+            raise ValueError(f"'{value}' must be a node image with an explicit tag, optionally pinned by digest, "
+                             "e.g. kindest/node:v1.35.0@sha256:<64 hex characters>")
+        if match.group("tag") == "latest":
+            raise ValueError("the 'latest' tag is not allowed: pin the node image's Kubernetes version (and digest)")
+        return value
+
+    @model_validator(mode="after")
+    def _image_matches_version(self) -> KindClusterConfig:
+        if self.node_image is None:
+            return self
+        tag = self.node_image.split("@", 1)[0].rsplit(":", 1)[1]
+        version = _KIND_TAG_VERSION_RE.match(tag)
+        if version and version.group("minor") != self.kubernetes_version:
+            raise ConfigFieldError(
+                ("nodeImage",),
+                f"'{self.node_image}' runs Kubernetes {version.group('minor')}, but kubernetesVersion is "
+                f"{self.kubernetes_version}; the manifests and add-ons are chosen for kubernetesVersion, so set both "
+                "to the same minor",
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_cloud_only_settings(self) -> KindClusterConfig:

@@ -157,7 +157,13 @@ def validate_stack_config(
     referenced_secrets |= _addon_secret_refs(data)
     known = {field.alias or name for name, field in PlatformConfig.model_fields.items()}
     problems: list[str] = []
+    workloads = data.get("workloads")
+    # A workload block of the wrong shape hides its secretEnv; its own error is reported, not an orphaned secret.
+    readable = workloads is None or (isinstance(workloads, dict) and all(
+        isinstance(w, dict) and isinstance(w.get("secretEnv", {}), dict) for w in workloads.values()))
     for key in sorted(set(data) - known - referenced_secrets):
+        if key in secret_keys and not readable:
+            continue
         if key in secret_keys:
             problems.append(f"{project}:{key}: secret is set but no workloads.*.secretEnv or "
                             "monitoring.grafanaAdminPasswordSecret refers to it")

@@ -16,6 +16,14 @@ from .workloads import WorkloadBase, Workloads
 ClusterConfig = Annotated[KindClusterConfig | EksClusterConfig | GkeClusterConfig, Field(discriminator="kind")]
 CLUSTER_KINDS = ("kind", "eks", "gke")
 
+KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+ADDON_NAMESPACES = ("istio-system", "monitoring", "cert-manager", "keda")
+"""Namespaces the platform services create for themselves (components/mesh.py, monitoring.py, tls.py, keda.py;
+tests/test_config_validation.py keeps the two lists in step). Sharing one would register two Namespace objects
+with the same name, and the second fails on `pulumi up`."""
+METRICS_PORT = "metrics"
+"""The named port Prometheus scrapes on every workload (components/metrics_contract.py: METRICS_PORT_NAME)."""
+
 
 class NetworkSettings(StrictModel):
     """Address ranges the browser pool may never reach, although it may browse the internet."""
@@ -57,12 +65,36 @@ class PlatformConfig(StrictModel):
 
     _namespace = field_validator("namespace", "ingress_namespace")(check_dns_label)
 
-    @field_validator("namespace")
+    @field_validator("namespace", "ingress_namespace")
     @classmethod
-    def _not_default(cls, value: str) -> str:
-        if value in {"default", "kube-system", "kube-public", "kube-node-lease"}:
-            raise ValueError(f"'{value}' is reserved; the platform needs a namespace of its own")
+    def _not_reserved(cls, value: str) -> str:
+        if value in KUBERNETES_NAMESPACES or value in ADDON_NAMESPACES:
+            raise ValueError(f"'{value}' is reserved (Kubernetes and the platform services use "
+                             f"{', '.join(KUBERNETES_NAMESPACES + ADDON_NAMESPACES)}); choose a namespace of its own")
         return value
+
+    @model_validator(mode="after")
+    def _own_namespace(self) -> PlatformConfig:
+        if self.namespace == self.ingress_namespace:
+            raise ConfigFieldError(
+                ("ingressNamespace",),
+                f"must differ from namespace ('{self.namespace}'): the gateway's namespace runs with Pod Security "
+                "baseline and is the only source the API admits, the platform's is restricted",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_ports(self) -> PlatformConfig:
+        if not self.monitoring.enabled:
+            return self
+        for name, workload in self.workload_items():
+            if METRICS_PORT not in workload.ports:
+                raise ConfigFieldError(
+                    ("workloads", name, "ports"),
+                    f"needs a port named '{METRICS_PORT}' while monitoring.enabled is true: Prometheus scrapes it "
+                    f"(and KEDA scales on it); got {', '.join(sorted(workload.ports))}",
+                )
+        return self
 
     @model_validator(mode="after")
     def _every_workload_has_a_pool(self) -> PlatformConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -84,6 +84,9 @@ class SecurityOverrides(StrictModel):
 
 
 class WorkloadBase(StrictModel):
+    PLATFORM_ENV: ClassVar[tuple[str, ...]] = ()
+    """Environment variables the platform sets in the workload's ConfigMap (components/workloads.py)."""
+
     image: str
     image_digest: str | None = None
     replicas: int = Field(default=3, ge=1, le=1000)
@@ -153,6 +156,14 @@ class WorkloadBase(StrictModel):
         both = sorted(set(self.env) & set(self.secret_env))
         if both:
             raise ConfigFieldError(("secretEnv", both[0]), f"{', '.join(both)} set in both env and secretEnv")
+        for key in ("env", "secretEnv"):
+            taken = sorted(set(self.env if key == "env" else self.secret_env) & set(self.PLATFORM_ENV))
+            if taken:
+                raise ConfigFieldError(
+                    (key, taken[0]),
+                    f"is set by the platform ({', '.join(self.PLATFORM_ENV)}) from the workload's own settings; "
+                    "change those settings instead",
+                )
         return self
 
     @property
@@ -169,6 +180,8 @@ class WorkloadBase(StrictModel):
 
 
 class ApiWorkload(WorkloadBase):
+    PLATFORM_ENV: ClassVar[tuple[str, ...]] = ("BROWSER_SERVICE", "BROWSER_CDP_PORT")
+
     image: str = "ghcr.io/example/api:1.0.0"
     autoscaling: Autoscaling | None = Autoscaling(min_replicas=3, max_replicas=10, cpu_utilization=70,
                                                   memory_utilization=80)
@@ -185,6 +198,10 @@ class ApiWorkload(WorkloadBase):
 
 
 class BrowserWorkload(WorkloadBase):
+    PLATFORM_ENV: ClassVar[tuple[str, ...]] = ("MAX_SESSIONS_PER_POD", "SESSION_TIMEOUT_SECONDS", "HOME")
+    CDP_PORT: ClassVar[str] = "cdp"
+    """The DevTools port the API connects to (its ConfigMap and the NetworkPolicies name it)."""
+
     image: str = "ghcr.io/example/browser:1.0.0"
     autoscaling: Autoscaling | None = Autoscaling(min_replicas=5, max_replicas=20, cpu_utilization=75,
                                                   memory_utilization=85)
@@ -253,6 +270,14 @@ class BrowserWorkload(WorkloadBase):
         autoscaling["minReplicas"] = math.ceil(min_sessions / per_pod) if min_sessions is not None else 1
         autoscaling["maxReplicas"] = math.ceil(max_sessions / per_pod)
         return {**data, "autoscaling": autoscaling}
+
+    @field_validator("ports")
+    @classmethod
+    def _cdp_port(cls, ports: dict[str, int]) -> dict[str, int]:
+        if cls.CDP_PORT not in ports:
+            raise ValueError(f"a port named '{cls.CDP_PORT}' is required: the API drives the browsers over the "
+                             "Chrome DevTools Protocol on it, and the NetworkPolicies admit it")
+        return ports
 
     @model_validator(mode="after")
     def _memory_covers_shm(self) -> BrowserWorkload:

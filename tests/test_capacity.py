@@ -285,3 +285,40 @@ def test_kind_pool_too_small_for_the_sessions() -> None:
         validate_stack_config(encoded, {key.split(":", 1)[1] for key in secrets})
     assert raised.value.problems[0].startswith(f"{KEY}:cluster.nodePools[1].maxNodes: ")
     assert "needs 2 kind nodes" in raised.value.problems[0]
+
+
+def test_pool_cost_follows_the_nodes_the_pods_need() -> None:
+    # Hand-computed: c6i.2xlarge on EKS with mesh and monitoring fits 3 browser pods (2100m / 4224Mi) per node.
+    # 5-20 replicas need 2 and 7 nodes; the pool's bounds 0-30 only cap that. Spot $0.136/h x 730 h.
+    report = pool_capacity("c6i.2xlarge", [PodGroup("browser", BROWSER, 5, 20, 10)], min_nodes=0, max_nodes=30,
+                           provider="eks", capacity_type="spot", overheads=default_overheads("eks", mesh=True))
+    assert (report.nodes_at_min_scale, report.nodes_at_max_scale) == (2, 7)
+    assert report.monthly(report.nodes_at_min_scale) == pytest.approx(2 * 0.136 * 730)  # $198.56
+    assert report.monthly(report.nodes_at_max_scale) == pytest.approx(7 * 0.136 * 730)  # $694.96
+    # minNodes is a floor the autoscaler keeps even when the pods need less; maxNodes caps what they need.
+    floor = pool_capacity("c6i.2xlarge", [PodGroup("browser", BROWSER, 1, 2, 10)], min_nodes=3, max_nodes=30,
+                          provider="eks", overheads=default_overheads("eks", mesh=True))
+    assert (floor.nodes_at_min_scale, floor.nodes_at_max_scale) == (3, 3)
+    capped = pool_capacity("c6i.2xlarge", [PodGroup("browser", BROWSER, 5, 20, 10)], min_nodes=0, max_nodes=4,
+                           provider="eks", overheads=default_overheads("eks", mesh=True))
+    assert not capped.fits and capped.nodes_at_max_scale == 4
+
+
+def test_report_costs_the_prod_stack_at_the_nodes_it_needs() -> None:
+    from capacity.report import as_json, load_config, render
+
+    config = load_config("prod")
+    doc = as_json("prod", config)
+    pools = {p["pool"]: p for p in doc["pools"]}
+    # api: m7i.xlarge on demand, 3-10 API pods (600m with the sidecar) need 1-2 nodes; minNodes 3 is the floor.
+    # browser: c7i.2xlarge spot, 5-60 pods at 3 per node need 2-20 nodes of the 0-30 allowed.
+    assert (pools["api"]["nodesAtMinScale"], pools["api"]["nodesAtMaxScale"]) == (3, 3)
+    assert (pools["browser"]["nodesAtMinScale"], pools["browser"]["nodesAtMaxScale"]) == (2, 20)
+    assert pools["browser"]["monthly"]["spot"]["maxScale"] == pytest.approx(20 * 0.144 * 730)
+    assert pools["browser"]["monthly"]["ceiling"] == pytest.approx(30 * 0.144 * 730)
+    assert doc["monthly"]["minScale"] == pytest.approx(3 * 0.2016 * 730 + 2 * 0.144 * 730 + 73)
+    assert doc["monthly"]["maxScale"] == pytest.approx(3 * 0.2016 * 730 + 20 * 0.144 * 730 + 73)
+    assert doc["monthly"]["ceiling"] == pytest.approx(6 * 0.2016 * 730 + 30 * 0.144 * 730 + 73)
+    text, ok = render("prod", config)
+    assert ok
+    assert "total $725-$2,617" in text and "every pool at maxNodes: $4,110" in text

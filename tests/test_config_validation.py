@@ -68,6 +68,26 @@ def test_dev_stack_config_is_valid() -> None:
     (lambda c: c["workloads"]["api"].update(ports={"web": 80}), f"{KEY}:workloads.api.ports", "1024-65535"),
     (lambda c: c["workloads"]["api"].update(security={"readOnlyRootFilesystem": False}),
      f"{KEY}:workloads.api.security.reason", "say why"),
+    # Every pool tainted: cluster add-ons and platform services would stay Pending.
+    (lambda c: c["cluster"]["nodePools"][0].update(taints=[{"key": "dedicated", "value": "api"}]),
+     f"{KEY}:cluster.nodePools", "leave at least one pool untainted"),
+    (lambda c: c["cluster"].update(nodeImage="kindest/node"), f"{KEY}:cluster.nodeImage", "explicit tag"),
+    (lambda c: c["cluster"].update(nodeImage="kindest/node:latest"), f"{KEY}:cluster.nodeImage", "'latest'"),
+    (lambda c: c["cluster"].update(nodeImage="kindest/node:v1.34.0"),
+     f"{KEY}:cluster.nodeImage", "runs Kubernetes 1.34, but kubernetesVersion is 1.35"),
+    (lambda c: c["cluster"].update(ingressHostPorts={"http": 8443, "https": 8443}),
+     f"{KEY}:cluster.ingressHostPorts.https", "must differ from http"),
+    (lambda c: c.update(namespace="monitoring"), f"{KEY}:namespace", "reserved"),
+    (lambda c: c.update(ingressNamespace="kube-system"), f"{KEY}:ingressNamespace", "reserved"),
+    (lambda c: c.update(ingressNamespace="browser-platform"), f"{KEY}:ingressNamespace", "must differ from namespace"),
+    (lambda c: c["workloads"]["api"].update(ports={"http": 3000}),
+     f"{KEY}:workloads.api.ports", "needs a port named 'metrics'"),
+    (lambda c: c["workloads"]["browser"].update(ports={"http": 3000, "metrics": 9090}),
+     f"{KEY}:workloads.browser.ports", "a port named 'cdp' is required"),
+    (lambda c: c["workloads"]["browser"].update(env={"HOME": "/home/chrome"}),
+     f"{KEY}:workloads.browser.env.HOME", "is set by the platform"),
+    (lambda c: c["workloads"]["api"].update(env={"BROWSER_CDP_PORT": "9223"}),
+     f"{KEY}:workloads.api.env.BROWSER_CDP_PORT", "is set by the platform"),
 ])
 def test_bad_config_names_the_key_and_what_is_allowed(mutate: Any, expected_path: str, expected_text: str) -> None:
     problems = problems_for(mutate)
@@ -134,3 +154,34 @@ def test_defaults_are_production_shaped() -> None:
     assert browser.sessions_per_pod == 10 and browser.shm_size == "2Gi"
     assert browser.termination_grace_seconds >= browser.session_timeout_seconds
     assert api.security.read_only_root_filesystem and browser.security.read_only_root_filesystem
+
+
+def test_reserved_namespaces_are_the_ones_the_services_create() -> None:
+    from components.keda import KedaArgs
+    from components.mesh import ISTIO_NAMESPACE
+    from components.monitoring import MONITORING_NAMESPACE
+    from components.tls import CERT_MANAGER_NAMESPACE
+    from stack_config.platform import ADDON_NAMESPACES
+
+    keda_namespace = KedaArgs.__dataclass_fields__["namespace"].default
+    assert set(ADDON_NAMESPACES) == {ISTIO_NAMESPACE, MONITORING_NAMESPACE, CERT_MANAGER_NAMESPACE, keda_namespace}
+
+
+def test_metrics_port_is_optional_without_monitoring() -> None:
+    def no_monitoring(c: dict[str, Any]) -> None:
+        c["monitoring"] = {"enabled": False}
+        c["autoscaling"] = {"keda": {"enabled": False}}
+        c["workloads"]["api"]["ports"] = {"http": 3000}
+        c.pop("grafanaAdminPassword")
+
+    values, secrets = dev_config()
+    values = copy.deepcopy(values)
+    no_monitoring(values)
+    encoded = {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+    settings = validate_stack_config(encoded, secrets - {"grafanaAdminPassword"})
+    assert settings.config.workloads.api.ports == {"http": 3000}
+
+
+def test_a_malformed_workload_is_one_problem_not_an_orphaned_secret() -> None:
+    problems = problems_for(lambda c: c["workloads"].update(api=[]))
+    assert len(problems) == 1 and problems[0].startswith(f"{KEY}:workloads.api:"), problems

@@ -132,6 +132,10 @@ BAD_CLOUD_CONFIG = [
      "browser-platform:cluster.nodePools[0].instanceTypes: pool 'api': a GKE node pool has exactly one machine type"),
     ("prod-gcp", _set(("cluster", "releaseChannel"), "NIGHTLY"), "browser-platform:cluster.releaseChannel:"),
     ("prod-gcp", _set(("cluster", "kind"), "aks"), "browser-platform:cluster.kind: must be one of: kind, eks, gke"),
+    ("prod", _set(("cluster", "nodePools", 0, "taints"), [{"key": "dedicated", "effect": "NoExecute"}]),
+     "browser-platform:cluster.nodePools: every pool has a NoSchedule or NoExecute taint"),
+    ("prod-gcp", _set(("cluster", "nodePools", 0, "taints"), [{"key": "dedicated", "effect": "NoSchedule"}]),
+     "browser-platform:cluster.nodePools: every pool has a NoSchedule or NoExecute taint"),
 ]
 
 

@@ -76,3 +76,12 @@ def test_every_kubernetes_object_uses_the_stack_provider(evaluated: Callable[[st
     objects = [r for r in evaluation.resources if r.custom and r.type.startswith("kubernetes:")]
     assert objects
     assert {r.provider.split("::id")[0].rsplit("::", 1)[0] for r in objects} == {provider.urn}
+
+
+def test_node_image_from_config_is_used_for_every_node() -> None:
+    from offline.harness import REPO_ROOT, evaluate_stack
+
+    image = "kindest/node:v1.35.0@sha256:" + "cd" * 32
+    dev_cluster = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())["config"]["browser-platform:cluster"]
+    config = kind_config(evaluate_stack("dev", overrides={"cluster": {**dev_cluster, "nodeImage": image}}))
+    assert {node["image"] for node in config["nodes"]} == {image}

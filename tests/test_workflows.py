@@ -83,11 +83,50 @@ def test_pr_runs_tests_plans_and_scans_every_stack() -> None:
     stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
     assert set(stacks) <= set(scan["strategy"]["matrix"]["stack"])
     runs = " ".join(str(step.get("run", "")) for step in steps(scan))
-    assert "checkov -d out/${{ matrix.stack }} --framework kubernetes --skip-download" in runs
+    assert "checkov -d out/${{ matrix.stack }}/manifests --framework kubernetes --skip-download" in runs
     assert "--output sarif" in runs
-    assert "kubernetes-validate --strict" in runs
+    assert "kubernetes-validate --strict -k 1.35.0 out/${{ matrix.stack }}/manifests/*.yaml" in runs
     assert uses(scan, "github/codeql-action/upload-sarif")
     assert scan["permissions"]["security-events"] == "write"
+
+
+def _checkov_outputs(command: str) -> dict[str, str]:
+    """Where checkov writes each output: with several `--output`s, `--output-file-path` is a comma list with
+    one entry per output, in order (`console` prints); with one path, it is a directory holding
+    `results_<format>.<ext>` files."""
+    words = command.split()
+    outputs = [words[i + 1] for i, word in enumerate(words) if word in ("--output", "-o")]
+    path = words[words.index("--output-file-path") + 1]
+    if "," in path:
+        targets = path.split(",")
+        assert len(targets) == len(outputs), f"{len(outputs)} outputs but {len(targets)} paths in {path}"
+        return dict(zip(outputs, targets, strict=True))
+    extension = {"sarif": "sarif", "cli": "txt", "json": "json"}
+    return {output: f"{path}/results_{output}.{extension.get(output, output)}" for output in outputs}
+
+
+def test_scan_uploads_the_sarif_file_checkov_writes() -> None:
+    scan = load("pr.yml")["jobs"]["scan"]
+    (checkov,) = [str(step["run"]) for step in steps(scan) if str(step.get("run", "")).startswith("checkov ")]
+    written = _checkov_outputs(checkov)
+    assert "sarif" in written and written["sarif"] != "console"
+    (upload,) = uses(scan, "github/codeql-action/upload-sarif")
+    assert upload["with"]["sarif_file"] == written["sarif"]
+    assert upload.get("if") == "always()", "upload the findings even when checkov fails the job"
+
+
+@pytest.mark.parametrize(("name", "job"), [("pr.yml", "preview"), ("deploy.yml", "up")])
+def test_policy_pack_runs_with_its_dependencies(name: str, job: str) -> None:
+    # The CLI starts a Python policy pack with the `python3` on PATH unless policy/PulumiPolicy.yaml names a
+    # virtualenv; that interpreter must import pulumi_policy (and the repo's capacity package, via sys.path).
+    policy_runtime = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]
+    pack_venv = isinstance(policy_runtime, dict) and (policy_runtime.get("options") or {}).get("virtualenv")
+    runs = "\n".join(str(step.get("run", "")) for step in steps(load(name)["jobs"][job]))
+    if pack_venv:
+        assert f"policy/{pack_venv}/bin/pip install -r policy/requirements.txt" in runs
+    else:
+        assert "-r policy/requirements.txt" in runs and 'echo "$PWD/venv/bin" >> "$GITHUB_PATH"' in runs
+        assert "venv/bin/pip install -r requirements.txt -r policy/requirements.txt" in runs
 
 
 def test_deploy_is_approved_serialized_and_mandatory() -> None:

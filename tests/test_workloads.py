@@ -245,3 +245,176 @@ def test_fixed_replicas_without_autoscaler() -> None:
     }})
     assert deployment(evaluation, "api")["spec"]["replicas"] == 2
     assert [r.name for r in evaluation.of_type(HPA) if "api" in r.name] == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# NetworkPolicies as a traffic matrix: a small evaluator of the recorded policies (the Kubernetes semantics:
+# a pod selected by no policy of a direction is open in it; otherwise one rule of one selecting policy must match
+# both peer and port). Kubelet probes come from the pod's own node, which NetworkPolicy never blocks.
+# ---------------------------------------------------------------------------------------------------------
+
+Peer = tuple[str, dict[str, str], str]
+"""(namespace, pod labels, pod IP); namespace "" for an address outside the cluster's pods."""
+
+API_POD: Peer = ("browser-platform", {"app.kubernetes.io/name": "api", "app.kubernetes.io/part-of": "browser-platform"},
+                 "10.244.1.10")
+BROWSER_POD: Peer = ("browser-platform", {"app.kubernetes.io/name": "browser",
+                                          "app.kubernetes.io/part-of": "browser-platform"}, "10.244.2.10")
+GATEWAY_POD: Peer = ("istio-ingress", {"app": "istio-ingressgateway"}, "10.244.3.10")
+PROMETHEUS_POD: Peer = ("monitoring", {"app.kubernetes.io/name": "prometheus"}, "10.244.4.10")
+KUBE_DNS_POD: Peer = ("kube-system", {"k8s-app": "kube-dns"}, "10.244.5.10")
+OTHER_KUBE_SYSTEM_POD: Peer = ("kube-system", {"k8s-app": "metrics-server"}, "10.244.5.11")
+ISTIOD_POD: Peer = ("istio-system", {"app": "istiod"}, "10.244.6.10")
+STRANGER_POD: Peer = ("default", {"app": "stranger"}, "10.244.7.10")
+API_SERVER = {"dev": ("", {}, "172.18.0.2"), "prod": ("", {}, "10.0.12.34"), "prod-gcp": ("", {}, "172.16.0.2")}
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, selector  # the platform uses matchLabels only
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def _peer_matches(peer: dict[str, Any], policy_namespace: str, other: Peer) -> bool:
+    namespace, labels, ip = other
+    if "ipBlock" in peer:
+        import ipaddress
+
+        block = peer["ipBlock"]
+        address = ipaddress.ip_address(ip)
+        return address in ipaddress.ip_network(block["cidr"]) and not any(
+            address in ipaddress.ip_network(cidr) for cidr in block.get("except", []))
+    if not namespace:
+        return False  # pod and namespace selectors never match addresses outside the cluster's pods
+    if "namespaceSelector" in peer:
+        if not _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace}):
+            return False
+    elif namespace != policy_namespace:
+        return False
+    return _selects(peer.get("podSelector", {}), labels)
+
+
+def _port_matches(rule: dict[str, Any], port: int, protocol: str) -> bool:
+    ports = rule.get("ports")
+    return not ports or any(p.get("protocol", "TCP") == protocol and p.get("port") in (None, port) for p in ports)
+
+
+def _admits(policies: list[dict[str, Any]], direction: str, pod: Peer, other: Peer, port: int, protocol: str) -> bool:
+    key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    selecting = [p for p in policies if p["metadata"]["namespace"] == pod[0]
+                 and direction in p["spec"].get("policyTypes", []) and _selects(p["spec"]["podSelector"], pod[1])]
+    if not selecting:
+        return True
+    return any(
+        _port_matches(rule, port, protocol)
+        and (not rule.get(peers_key) or any(_peer_matches(peer, pod[0], other) for peer in rule[peers_key]))
+        for policy in selecting for rule in policy["spec"].get(key, [])
+    )
+
+
+def reachable(policies: list[dict[str, Any]], source: Peer, destination: Peer, port: int, protocol: str = "TCP") -> bool:
+    egress_ok = not source[0] or _admits(policies, "Egress", source, destination, port, protocol)
+    ingress_ok = not destination[0] or _admits(policies, "Ingress", destination, source, port, protocol)
+    return egress_ok and ingress_ok
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_network_policies_allow_what_the_platform_needs_and_nothing_else(evaluated: Evaluated, stack: str) -> None:
+    evaluation = evaluated(stack)
+    policies = [r.plain_inputs for r in evaluation.of_type(NETWORK_POLICY)]
+    api_ports = {p["name"]: p["containerPort"] for p in main_container(evaluation, "api")["ports"]}
+    browser_ports = {p["name"]: p["containerPort"] for p in main_container(evaluation, "browser")["ports"]}
+    meshed = bool(evaluation.of_type("kubernetes:security.istio.io/v1:PeerAuthentication"))
+    monitored = bool(evaluation.of_type("kubernetes:monitoring.coreos.com/v1:ServiceMonitor"))
+
+    required = [
+        (GATEWAY_POD, API_POD, api_ports["http"], "TCP"),
+        (API_POD, BROWSER_POD, browser_ports["http"], "TCP"),
+        (API_POD, BROWSER_POD, browser_ports["cdp"], "TCP"),
+        (API_POD, KUBE_DNS_POD, 53, "UDP"), (API_POD, KUBE_DNS_POD, 53, "TCP"),
+        (BROWSER_POD, KUBE_DNS_POD, 53, "UDP"), (BROWSER_POD, KUBE_DNS_POD, 53, "TCP"),
+        (BROWSER_POD, ("", {}, "93.184.216.34"), 443, "TCP"),
+        (BROWSER_POD, ("", {}, "93.184.216.34"), 80, "TCP"),
+        (API_POD, API_SERVER[stack], 443 if stack != "dev" else 6443, "TCP"),
+    ]
+    if monitored:
+        required += [(PROMETHEUS_POD, API_POD, api_ports["metrics"], "TCP"),
+                     (PROMETHEUS_POD, BROWSER_POD, browser_ports["metrics"], "TCP")]
+    if meshed:
+        required += [(API_POD, ISTIOD_POD, 15012, "TCP"), (BROWSER_POD, ISTIOD_POD, 15012, "TCP")]
+    forbidden = [
+        (STRANGER_POD, API_POD, api_ports["http"], "TCP"),
+        (GATEWAY_POD, BROWSER_POD, browser_ports["cdp"], "TCP"),
+        (GATEWAY_POD, API_POD, api_ports["metrics"], "TCP"),
+        (PROMETHEUS_POD, API_POD, api_ports["http"], "TCP"),
+        (API_POD, BROWSER_POD, browser_ports["metrics"], "TCP"),
+        (BROWSER_POD, API_POD, api_ports["http"], "TCP"),
+        (BROWSER_POD, BROWSER_POD, browser_ports["cdp"], "TCP"),
+        (BROWSER_POD, ("", {}, "169.254.169.254"), 80, "TCP"),  # cloud metadata
+        (BROWSER_POD, ("", {}, "10.0.12.34"), 443, "TCP"),  # the cluster's own ranges
+        (BROWSER_POD, ("", {}, "172.16.0.2"), 443, "TCP"),
+        (BROWSER_POD, OTHER_KUBE_SYSTEM_POD, 443, "TCP"),
+        (API_POD, ("", {}, "93.184.216.34"), 443, "TCP"),
+        (API_POD, OTHER_KUBE_SYSTEM_POD, 53, "UDP"),
+    ]
+    assert [flow for flow in required if not reachable(policies, *flow)] == []
+    assert [flow for flow in forbidden if reachable(policies, *flow)] == []
+
+
+def test_traffic_evaluator_sees_a_missing_rule(evaluated: Evaluated) -> None:
+    policies = [r.plain_inputs for r in evaluated("dev").of_type(NETWORK_POLICY)]
+    without_dns = [p for p in policies if p["metadata"]["name"] != "allow-dns-egress"]
+    assert reachable(policies, BROWSER_POD, KUBE_DNS_POD, 53, "UDP")
+    assert not reachable(without_dns, BROWSER_POD, KUBE_DNS_POD, 53, "UDP")
+
+
+@pytest.mark.parametrize("stack", ["prod", "prod-gcp"])
+def test_production_api_runs_at_least_three_replicas(evaluated: Evaluated, stack: str) -> None:
+    hpa = evaluated(stack).named(HPA, "autoscaling-api-hpa").plain_inputs["spec"]
+    assert hpa["minReplicas"] >= 3
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_limit_range_admits_every_container_of_the_namespace(evaluated: Evaluated, stack: str) -> None:
+    evaluation = evaluated(stack)
+    [item] = evaluation.named("kubernetes:core/v1:LimitRange", "namespace-limits").plain_inputs["spec"]["limits"]
+    maximum, default, default_request = item["max"], item["default"], item["defaultRequest"]
+    for resource, parse in (("cpu", cpu_millicores), ("memory", memory_bytes)):
+        # The API server rejects a LimitRange whose default or defaultRequest exceeds its max.
+        assert parse(default[resource]) <= parse(maximum[resource])
+        assert parse(default_request[resource]) <= parse(default[resource])
+        for component in ("api", "browser"):
+            assert parse(main_container(evaluation, component)["resources"]["limits"][resource]) <= parse(maximum[resource])
+        annotations = deployment(evaluation, "browser")["spec"]["template"]["metadata"]["annotations"]
+        sidecar_limit = annotations.get(f"sidecar.istio.io/proxy{'CPU' if resource == 'cpu' else 'Memory'}Limit")
+        if sidecar_limit is not None:
+            assert parse(sidecar_limit) <= parse(maximum[resource])
+
+
+def test_limit_range_covers_a_sidecar_larger_than_the_workloads() -> None:
+    from offline.harness import evaluate_stack
+
+    small = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "200m", "memory": "256Mi"}}
+    evaluation = evaluate_stack("dev", overrides={
+        "workloads": {"api": {"resources": small, "secretEnv": {"API_SECRET_KEY": "apiSecretKey"}},
+                      "browser": {"resources": {**small, "limits": {"cpu": "200m", "memory": "384Mi"}},
+                                  "shmSize": "128Mi", "autoscaling": {"minReplicas": 1, "maxReplicas": 2}}},
+        "mesh": {"proxy": {"cpuRequest": "50m", "memoryRequest": "64Mi", "cpuLimit": "1", "memoryLimit": "1Gi"}},
+    })
+    [item] = evaluation.named("kubernetes:core/v1:LimitRange", "namespace-limits").plain_inputs["spec"]["limits"]
+    assert item["max"] == {"cpu": "1", "memory": "1Gi"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_quota_leaves_room_for_draining_browser_pods(evaluated: Evaluated, stack: str) -> None:
+    # A terminating pod counts against the quota for its whole grace period (a session timeout for the browser
+    # pool), so a scale-up right after a scale-down needs room for maxReplicas more browser pods.
+    evaluation = evaluated(stack)
+    hard = evaluation.named("kubernetes:core/v1:ResourceQuota", "namespace-quota").plain_inputs["spec"]["hard"]
+    maxima = {}
+    for component in ("api", "browser"):
+        [scaler] = [r for r in evaluation.resources if r.type in (HPA, "kubernetes:keda.sh/v1alpha1:ScaledObject")
+                    and component in r.name]
+        spec = scaler.plain_inputs["spec"]
+        maxima[component] = int(spec.get("maxReplicas") or spec.get("maxReplicaCount"))
+    assert pod_spec(evaluation, "browser")["terminationGracePeriodSeconds"] > 60
+    assert int(hard["pods"]) == (maxima["api"] + 1) + (2 * maxima["browser"] + 1)

@@ -78,6 +78,12 @@ def check_eks_version(args: ResourceValidationArgs, cfg: Mapping[str, Any], repo
 
 
 def check_imdsv2(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
+    if args.resource_type == EKS_NODE_GROUP:
+        if get(args.props, "launchTemplate") is None:
+            report(f"{_name(args)} uses EKS's default launch template, whose IMDS hop limit is 2: pods can reach the "
+                   f"node's credentials. Fix: give the node group a launchTemplate with metadataOptions "
+                   f"{{httpTokens: required, httpPutResponseHopLimit: {cfg['maxHopLimit']}}}.", None)
+        return
     if args.resource_type != LAUNCH_TEMPLATE:
         return
     if get(args.props, "metadataOptions", "httpEndpoint") == "disabled":
@@ -245,7 +251,8 @@ def policies() -> list[ResourceValidationPolicy]:
                         schema={"supportedVersions": string_list("Kubernetes minor versions in EKS standard support.",
                                                                  ["1.32", "1.33", "1.34", "1.35"])},
                         remediation="Upgrade to a version in supportedVersions."),
-        resource_policy("eks-imdsv2-hop-limit", "Node launch templates require IMDSv2 with a hop limit of 1.",
+        resource_policy("eks-imdsv2-hop-limit", "Node launch templates require IMDSv2 with a hop limit of 1, and every "
+                        "EKS node group uses one.",
                         check_imdsv2,
                         schema={"maxHopLimit": {"type": "integer", "minimum": 1, "default": 1,
                                                 "description": "Largest allowed httpPutResponseHopLimit."}},

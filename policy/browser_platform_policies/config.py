@@ -13,7 +13,8 @@ that resource is skipped and a note is logged to the engine (`pulumi preview` sh
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from pulumi_policy import (
@@ -94,59 +95,44 @@ class Settings(Mapping[str, Any]):
         return len(self._values)
 
 
-def resource_policy(
-    name: str,
-    description: str,
-    check: ResourceCheck,
-    *,
-    level: EnforcementLevel = MANDATORY,
-    schema: Schema | None = None,
-    remediation: str,
-) -> ResourceValidationPolicy:
-    schema = schema or {}
+def _validator(name: str, check: Callable[[Any, Mapping[str, Any], ReportViolation], None], schema: Schema) -> Any:
+    """The policy's validate: the check with its effective config; an unknown value skips it with a note."""
 
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs | StackValidationArgs, report: ReportViolation) -> None:
         try:
             check(args, Settings(args.get_config(), schema), report)
         except UnknownValueError as error:
-            note(f"[{name}] skipped {args.urn}: {error.message}; it is checked again when the value is known",
-                 args.urn)
+            urn = str(getattr(args, "urn", "") or "")
+            note(f"[{name}] skipped{' ' + urn if urn else ''}: {error.message}; it is checked again when the value "
+                 "is known", urn)
 
-    return ResourceValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties=schema) if schema else None,
-        remediation_steps=remediation,
-    )
+    return validate
 
 
-def stack_policy(
-    name: str,
-    description: str,
-    check: StackCheck,
-    *,
-    level: EnforcementLevel = MANDATORY,
-    schema: Schema | None = None,
-    remediation: str,
-) -> StackValidationPolicy:
+def resource_policy(name: str, description: str, check: ResourceCheck, *, level: EnforcementLevel = MANDATORY,
+                    schema: Schema | None = None, remediation: str) -> ResourceValidationPolicy:
     schema = schema or {}
+    return ResourceValidationPolicy(name=name, description=description, validate=_validator(name, check, schema),
+                                    enforcement_level=level, remediation_steps=remediation,
+                                    config_schema=PolicyConfigSchema(properties=schema) if schema else None)
 
-    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
-        try:
-            check(args, Settings(args.get_config(), schema), report)
-        except UnknownValueError as error:
-            note(f"[{name}] skipped: {error.message}; it is checked again when the value is known")
 
-    return StackValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=PolicyConfigSchema(properties=schema) if schema else None,
-        remediation_steps=remediation,
-    )
+def stack_policy(name: str, description: str, check: StackCheck, *, level: EnforcementLevel = MANDATORY,
+                 schema: Schema | None = None, remediation: str) -> StackValidationPolicy:
+    schema = schema or {}
+    return StackValidationPolicy(name=name, description=description, validate=_validator(name, check, schema),
+                                 enforcement_level=level, remediation_steps=remediation,
+                                 config_schema=PolicyConfigSchema(properties=schema) if schema else None)
+
+
+@contextmanager
+def per_resource(policy: str, urn: str) -> Iterator[None]:
+    """Inside a stack policy: skip one resource whose value is unknown during preview (with a note), not the
+    whole policy."""
+    try:
+        yield
+    except UnknownValueError as error:
+        note(f"[{policy}] skipped {urn}: {error.message}; it is checked again when the value is known", urn)
 
 
 def string_list(description: str, default: list[str]) -> dict[str, Any]:

@@ -450,6 +450,9 @@ POD_SECURITY_SCHEMA: Schema = {
                         "default": {"kube-system": "privileged"},
                         "description": "Reviewed exceptions: namespace -> lowest level it may enforce (e.g. a CNI "
                                        "agent's or node-exporter's namespace needs privileged)."},
+    "requiredModes": {"type": "array", "items": {"enum": ["enforce", "warn", "audit"]}, "default": ["enforce", "warn"],
+                      "description": "Pod Security Admission modes every namespace labels (warn/audit at least the "
+                                     "enforce level)."},
 }
 
 
@@ -468,6 +471,12 @@ def check_pod_security_labels(args: ResourceValidationArgs, cfg: Mapping[str, An
     elif POD_SECURITY_LEVELS.get(enforce, -1) < POD_SECURITY_LEVELS[required]:
         report(f"Namespace '{name}' enforces Pod Security '{enforce}', below '{required}'. Fix: set "
                f"pod-security.kubernetes.io/enforce: {required}, or record a reviewed exception in namespaceLevels.", None)
+    for mode in (str(m) for m in cfg["requiredModes"] if str(m) != "enforce"):
+        level = labels.get(f"pod-security.kubernetes.io/{mode}")
+        if level is None or POD_SECURITY_LEVELS.get(level, -1) < POD_SECURITY_LEVELS.get(enforce or required, 0):
+            report(f"Namespace '{name}' {'has no' if level is None else f'sets {level!r} as'} "
+                   f"pod-security.kubernetes.io/{mode} label (enforce is {enforce or 'unset'}). Fix: label it "
+                   f"pod-security.kubernetes.io/{mode}: {enforce or required} so violations are also reported.", None)
 
 
 SERVICE_TYPE_SCHEMA: Schema = {

@@ -158,6 +158,8 @@ def _autoscaler(resource: Any) -> Autoscaler | None:
                 get(metric, "containerResource") if metric_type == "ContainerResource" else None
             if source is not None and get(source, "target", "type") == "Utilization":
                 utilization.append(str(get(source, "name")))
+        if not utilization and not items(props, "spec", "metrics"):
+            utilization.append("cpu")  # the API's default: 80% average CPU utilization
         return Autoscaler(resource, HPA, metadata_name(props), namespace,
                           str(get(props, "spec", "scaleTargetRef", "kind", default="")),
                           str(get(props, "spec", "scaleTargetRef", "name", default="")),
@@ -175,7 +177,7 @@ def _autoscaler(resource: Any) -> Autoscaler | None:
 
 
 class StackModel:
-    def __init__(self, resources: Iterable[Any], policy: str = "") -> None:
+    def __init__(self, resources: Iterable[Any]) -> None:
         self.resources = list(resources)
         self.workloads: list[Workload] = []
         self.autoscalers: list[Autoscaler] = []
@@ -188,7 +190,8 @@ class StackModel:
                 self._add(resource)
             except UnknownValueError as error:
                 self.skipped.append(resource.urn)
-                note(f"[{policy}] left {resource.urn} out of the stack model: {error.message}", resource.urn)
+                note(f"[stack policies] left {resource.urn} out of the stack model: {error.message}; it is checked "
+                     "again when the value is known", resource.urn)
         by_target: dict[tuple[str, str, str], list[Autoscaler]] = {}
         for autoscaler in self.autoscalers:
             by_target.setdefault((autoscaler.namespace, autoscaler.target_kind, autoscaler.target_name), []).append(autoscaler)
@@ -245,8 +248,10 @@ class StackModel:
                     self._index.setdefault((w.namespace, key, value), []).append(w)
         pairs = str_map(selector, "matchLabels") if "matchLabels" in selector or "matchExpressions" in selector \
             else str_map(selector)
-        index_key = next(((namespace, k, v) for k, v in pairs.items()), (namespace, "", ""))
-        return [w for w in self._index.get(index_key, []) if labels_match(selector, w.pod_labels)]
+        # The most selective pair: labels shared by every workload (part-of, managed-by) would scan them all.
+        candidates = min((self._index.get((namespace, k, v), []) for k, v in pairs.items()), key=len,
+                         default=self._index.get((namespace, "", ""), []))
+        return [w for w in candidates if labels_match(selector, w.pod_labels)]
 
     def finalize_surge(self) -> None:
         for w in self.workloads:

@@ -155,7 +155,11 @@ def kube_type(resource_type: str) -> KubeType | None:
     if not match or resource_type.startswith("kubernetes:helm.sh") or match.group(3).endswith("List") \
             or match.group(3) in ("ConfigFile", "ConfigGroup", "Chart", "Release", "Directory", "Kustomize"):
         return None
-    return KubeType(match.group(1), match.group(2), match.group(3))
+    group, kind = match.group(1), match.group(3)
+    if group == "extensions":  # the pre-1.16 group of these kinds (still typed in pulumi_kubernetes)
+        group = {"NetworkPolicy": "networking.k8s.io", "Ingress": "networking.k8s.io",
+                 "PodSecurityPolicy": "policy"}.get(kind, "apps")
+    return KubeType(group, match.group(2), kind)
 
 
 WORKLOAD_GROUP_KINDS = {

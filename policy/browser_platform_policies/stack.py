@@ -15,7 +15,7 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
 
-from .config import ADVISORY, Schema, note, stack_policy, string_list
+from .config import ADVISORY, Schema, note, per_resource, stack_policy, string_list
 from .kubernetes import port_declared
 from .model import StackModel, Workload, namespace_of
 from .pools import (
@@ -44,10 +44,24 @@ from .props import (
     truthy,
 )
 
+_last_model: tuple[Any, StackModel] | None = None
+
 
 def _model(args: StackValidationArgs, policy: str) -> StackModel:
-    model = StackModel(args.resources, policy)
+    """The stack model of `args.resources`, built once per `AnalyzeStack` call.
+
+    With `server.install()` every stack policy of a call gets the same `args.resources` list, so the model
+    is shared (and kept, with the list, until the next call). A different list (the library's own servicer
+    builds one per policy, unit tests build their own) gets a model of its own. The model is read-only for
+    the checks.
+    """
+    global _last_model
+    cached = _last_model
+    if cached is not None and cached[0] is args.resources:
+        return cached[1]
+    model = StackModel(args.resources)
     model.finalize_surge()
+    _last_model = (args.resources, model)
     return model
 
 
@@ -70,33 +84,38 @@ def check_pdb(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportV
     model = _model(args, "pdb-allows-drain")
     covered: dict[str, list[str]] = {}
     for pdb in model.of("policy/PodDisruptionBudget"):
-        namespace, name = namespace_of(pdb), metadata_name(pdb.props)
-        selector = get(pdb.props, "spec", "selector", default={})
-        workloads = model.selected(namespace, selector)
-        if not workloads:
-            report(f"PodDisruptionBudget {namespace}/{name} selects no pods of this stack. Fix: make "
-                   "spec.selector match the workload's pod labels.", pdb.urn)
-        min_available = get(pdb.props, "spec", "minAvailable")
-        max_unavailable = get(pdb.props, "spec", "maxUnavailable")
-        for workload in workloads:
-            covered.setdefault(workload.urn, []).append(name)
-            replicas = workload.min_replicas
-            if max_unavailable is not None:
-                allowed = _scaled(max_unavailable, replicas, round_up=True)
-                detail = f"maxUnavailable {max_unavailable}"
-            elif min_available is not None:
-                allowed = replicas - _scaled(min_available, replicas, round_up=True)
-                detail = f"minAvailable {min_available}"
-            else:
-                allowed, detail = replicas, "neither minAvailable nor maxUnavailable"
-            if allowed < 1:
-                report(f"PodDisruptionBudget {namespace}/{name} ({detail}) allows {max(allowed, 0)} disruptions of "
-                       f"{workload.title} at its minimum of {replicas} replica(s): a node drain would hang. Fix: "
-                       "maxUnavailable: 1 (or minAvailable below the minimum replicas).", pdb.urn)
+        with per_resource("pdb-allows-drain", pdb.urn):
+            _check_pdb(model, pdb, covered, report)
     for workload in model.workloads:
         if len(covered.get(workload.urn, [])) > 1:
             report(f"{workload.title} is selected by several PodDisruptionBudgets ({', '.join(covered[workload.urn])}); "
                    "the eviction API refuses to evict such pods. Fix: keep one PDB per workload.", workload.urn)
+
+
+def _check_pdb(model: StackModel, pdb: Any, covered: dict[str, list[str]], report: ReportViolation) -> None:
+    namespace, name = namespace_of(pdb), metadata_name(pdb.props)
+    selector = get(pdb.props, "spec", "selector", default={})
+    workloads = model.selected(namespace, selector)
+    if not workloads:
+        report(f"PodDisruptionBudget {namespace}/{name} selects no pods of this stack. Fix: make "
+               "spec.selector match the workload's pod labels.", pdb.urn)
+    min_available = get(pdb.props, "spec", "minAvailable")
+    max_unavailable = get(pdb.props, "spec", "maxUnavailable")
+    for workload in workloads:
+        covered.setdefault(workload.urn, []).append(name)
+        replicas = workload.min_replicas
+        if max_unavailable is not None:
+            allowed = _scaled(max_unavailable, replicas, round_up=True)
+            detail = f"maxUnavailable {max_unavailable}"
+        elif min_available is not None:
+            allowed = replicas - _scaled(min_available, replicas, round_up=True)
+            detail = f"minAvailable {min_available}"
+        else:
+            allowed, detail = replicas, "neither minAvailable nor maxUnavailable"
+        if allowed < 1:
+            report(f"PodDisruptionBudget {namespace}/{name} ({detail}) allows {max(allowed, 0)} disruptions of "
+                   f"{workload.title} at its minimum of {replicas} replica(s): a node drain would hang. Fix: "
+                   "maxUnavailable: 1 (or minAvailable below the minimum replicas).", pdb.urn)
 
 
 def check_autoscaler_targets(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
@@ -169,24 +188,25 @@ def _declares(workload: Workload, port: Any) -> bool:
 def check_services(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     model = _model(args, "service-selects-pods")
     for service in model.of("core/Service"):
-        if get(service.props, "spec", "type") == "ExternalName":
-            continue
-        selector = str_map(service.props, "spec", "selector")
-        if not selector:
-            continue  # endpoints managed by hand or by a controller
-        namespace, name = namespace_of(service), metadata_name(service.props)
-        workloads = model.selected(namespace, selector)
-        if not workloads:
-            report(f"Service {namespace}/{name} selects {selector}, which matches no pod template in the namespace. "
-                   "Fix: use the workload's selector labels.", service.urn)
-            continue
-        for port in items(service.props, "spec", "ports"):
-            target = get(port, "targetPort", default=get(port, "port"))
-            bad = [w.title for w in workloads if not _declares(w, target)]
-            if bad:
-                report(f"Service {namespace}/{name} port {get(port, 'name', default=get(port, 'port'))} targets "
-                       f"{target!r}, which {', '.join(bad)} does not declare. Fix: targetPort must name (or number) a "
-                       "containerPort of the selected pods.", service.urn)
+        with per_resource("service-selects-pods", service.urn):
+            if get(service.props, "spec", "type") == "ExternalName":
+                continue
+            selector = str_map(service.props, "spec", "selector")
+            if not selector:
+                continue  # endpoints managed by hand or by a controller
+            namespace, name = namespace_of(service), metadata_name(service.props)
+            workloads = model.selected(namespace, selector)
+            if not workloads:
+                report(f"Service {namespace}/{name} selects {selector}, which matches no pod template in the namespace. "
+                       "Fix: use the workload's selector labels.", service.urn)
+                continue
+            for port in items(service.props, "spec", "ports"):
+                target = get(port, "targetPort", default=get(port, "port"))
+                bad = [w.title for w in workloads if not _declares(w, target)]
+                if bad:
+                    report(f"Service {namespace}/{name} port {get(port, 'name', default=get(port, 'port'))} targets "
+                           f"{target!r}, which {', '.join(bad)} does not declare. Fix: targetPort must name (or number) a "
+                           "containerPort of the selected pods.", service.urn)
 
 
 def prometheus_selector(model: StackModel, cfg: Mapping[str, Any]) -> dict[str, str] | None:
@@ -218,36 +238,37 @@ def check_service_monitors(args: StackValidationArgs, cfg: Mapping[str, Any], re
              "no kube-prometheus-stack release with a name): ServiceMonitor labels not checked")
     services = model.of("core/Service")
     for monitor in monitors:
-        namespace, name = namespace_of(monitor), metadata_name(monitor.props)
-        labels = str_map(monitor.props, "metadata", "labels")
-        if wanted:
-            missing = {k: v for k, v in wanted.items() if labels.get(k) != v}
-            if missing:
-                report(f"ServiceMonitor {namespace}/{name} lacks the labels Prometheus selects {missing}: it is never "
-                       "scraped. Fix: add them to metadata.labels.", monitor.urn)
-        if truthy(get(monitor.props, "spec", "namespaceSelector", "any")):
-            namespaces = None
-        else:
-            namespaces = [str(n) for n in items(monitor.props, "spec", "namespaceSelector", "matchNames")] or [namespace]
-        selector = get(monitor.props, "spec", "selector", default={})
-        matched = [s for s in services
-                   if (namespaces is None or namespace_of(s) in namespaces)
-                   and not selector_is_empty(selector)
-                   and _labels_match(selector, str_map(s.props, "metadata", "labels"))]
-        if not matched:
-            report(f"ServiceMonitor {namespace}/{name} selects no Service of this stack (selector "
-                   f"{json.dumps(_plainish(selector))}). Fix: match the Service's metadata.labels.", monitor.urn)
-            continue
-        port_names = {str(get(p, "name")) for s in matched for p in items(s.props, "spec", "ports") if get(p, "name")}
-        for endpoint in items(monitor.props, "spec", "endpoints"):
-            port = get(endpoint, "port")
-            if port is None and get(endpoint, "targetPort") is None:
-                report(f"ServiceMonitor {namespace}/{name} has an endpoint without port. Fix: name a Service port.",
-                       monitor.urn)
-            elif port is not None and str(port) not in port_names:
-                report(f"ServiceMonitor {namespace}/{name} scrapes port '{port}', which the selected Service(s) do not "
-                       f"name (ports: {', '.join(sorted(port_names)) or 'none named'}). Fix: use the Service port's name.",
-                       monitor.urn)
+        with per_resource("servicemonitor-selects-service", monitor.urn):
+            namespace, name = namespace_of(monitor), metadata_name(monitor.props)
+            labels = str_map(monitor.props, "metadata", "labels")
+            if wanted:
+                missing = {k: v for k, v in wanted.items() if labels.get(k) != v}
+                if missing:
+                    report(f"ServiceMonitor {namespace}/{name} lacks the labels Prometheus selects {missing}: it is never "
+                           "scraped. Fix: add them to metadata.labels.", monitor.urn)
+            if truthy(get(monitor.props, "spec", "namespaceSelector", "any")):
+                namespaces = None
+            else:
+                namespaces = [str(n) for n in items(monitor.props, "spec", "namespaceSelector", "matchNames")] or [namespace]
+            selector = get(monitor.props, "spec", "selector", default={})
+            matched = [s for s in services
+                       if (namespaces is None or namespace_of(s) in namespaces)
+                       and not selector_is_empty(selector)
+                       and _labels_match(selector, str_map(s.props, "metadata", "labels"))]
+            if not matched:
+                report(f"ServiceMonitor {namespace}/{name} selects no Service of this stack (selector "
+                       f"{json.dumps(_plainish(selector))}). Fix: match the Service's metadata.labels.", monitor.urn)
+                continue
+            port_names = {str(get(p, "name")) for s in matched for p in items(s.props, "spec", "ports") if get(p, "name")}
+            for endpoint in items(monitor.props, "spec", "endpoints"):
+                port = get(endpoint, "port")
+                if port is None and get(endpoint, "targetPort") is None:
+                    report(f"ServiceMonitor {namespace}/{name} has an endpoint without port. Fix: name a Service port.",
+                           monitor.urn)
+                elif port is not None and str(port) not in port_names:
+                    report(f"ServiceMonitor {namespace}/{name} scrapes port '{port}', which the selected Service(s) do not "
+                           f"name (ports: {', '.join(sorted(port_names)) or 'none named'}). Fix: use the Service port's name.",
+                           monitor.urn)
 
 
 def _labels_match(selector: Any, labels: dict[str, str]) -> bool:
@@ -421,35 +442,44 @@ def check_default_deny(args: StackValidationArgs, cfg: Mapping[str, Any], report
     policies = model.of("networking.k8s.io/NetworkPolicy")
     namespaces = sorted({w.namespace for w in model.workloads} - set(cfg["exemptNamespaces"]))
     for namespace in namespaces:
-        in_ns = [p for p in policies if namespace_of(p) == namespace]
-        deny_ingress = deny_egress = False
-        for policy in in_ns:
-            if not selector_is_empty(get(policy.props, "spec", "podSelector", default={})):
+        with per_resource("default-deny-with-dns", f"namespace {namespace}"):
+            in_ns = [p for p in policies if namespace_of(p) == namespace]
+            deny_ingress = deny_egress = False
+            for policy in in_ns:
+                if not selector_is_empty(get(policy.props, "spec", "podSelector", default={})):
+                    continue
+                types = _policy_types(policy)
+                if "Ingress" in types and not items(policy.props, "spec", "ingress"):
+                    deny_ingress = True
+                if "Egress" in types and not items(policy.props, "spec", "egress"):
+                    deny_egress = True
+            first = next(w for w in model.workloads if w.namespace == namespace)
+            if not (deny_ingress and deny_egress):
+                missing = " and ".join(t for t, ok in (("ingress", deny_ingress), ("egress", deny_egress)) if not ok)
+                report(f"Namespace {namespace} has workloads but no default-deny {missing} NetworkPolicy. Fix: a policy with "
+                       "podSelector {} and policyTypes [Ingress, Egress] and no rules, then allow each needed path.",
+                       first.urn)
+            if not deny_egress:
                 continue
-            types = [str(t) for t in items(policy.props, "spec", "policyTypes")]
-            if "Ingress" in types and not items(policy.props, "spec", "ingress"):
-                deny_ingress = True
-            if "Egress" in types and not items(policy.props, "spec", "egress"):
-                deny_egress = True
-        first = next(w for w in model.workloads if w.namespace == namespace)
-        if not (deny_ingress and deny_egress):
-            missing = " and ".join(t for t, ok in (("ingress", deny_ingress), ("egress", deny_egress)) if not ok)
-            report(f"Namespace {namespace} has workloads but no default-deny {missing} NetworkPolicy. Fix: a policy with "
-                   "podSelector {} and policyTypes [Ingress, Egress] and no rules, then allow each needed path.",
-                   first.urn)
-        if not deny_egress:
-            continue
-        protocols = ["UDP", "TCP"] if cfg["requireTcpDns"] else ["UDP"]
-        for workload in (w for w in model.workloads if w.namespace == namespace):
-            selecting = [p for p in in_ns if _selects(p, workload)]
-            egress_rules = [rule for p in selecting if "Egress" in [str(t) for t in items(p.props, "spec", "policyTypes")]
-                            for rule in items(p.props, "spec", "egress")]
-            missing_dns = [proto for proto in protocols
-                           if not any(_allows_port(rule, proto, 53, ("dns", "dns-tcp")) for rule in egress_rules)]
-            if missing_dns:
-                report(f"{workload.title} is under default-deny egress but no NetworkPolicy lets it reach DNS "
-                       f"({'/'.join(missing_dns)} 53): every name lookup fails. Fix: allow egress to kube-dns on UDP and "
-                       "TCP 53 for all pods.", workload.urn)
+            protocols = ["UDP", "TCP"] if cfg["requireTcpDns"] else ["UDP"]
+            for workload in (w for w in model.workloads if w.namespace == namespace):
+                selecting = [p for p in in_ns if _selects(p, workload)]
+                egress_rules = [rule for p in selecting if "Egress" in _policy_types(p)
+                                for rule in items(p.props, "spec", "egress")]
+                missing_dns = [proto for proto in protocols
+                               if not any(_allows_port(rule, proto, 53, ("dns", "dns-tcp")) for rule in egress_rules)]
+                if missing_dns:
+                    report(f"{workload.title} is under default-deny egress but no NetworkPolicy lets it reach DNS "
+                           f"({'/'.join(missing_dns)} 53): every name lookup fails. Fix: allow egress to kube-dns on UDP and "
+                           "TCP 53 for all pods.", workload.urn)
+
+
+def _policy_types(policy: Any) -> list[str]:
+    """spec.policyTypes, or the API server's default when unset: Ingress, plus Egress if egress rules exist."""
+    explicit = [str(t) for t in items(policy.props, "spec", "policyTypes")]
+    if explicit:
+        return explicit
+    return ["Ingress", "Egress"] if get(policy.props, "spec", "egress") is not None else ["Ingress"]
 
 
 def _selects(policy: Any, workload: Workload) -> bool:
@@ -502,6 +532,30 @@ def check_network_policy_enforced(args: StackValidationArgs, cfg: Mapping[str, A
         note("[network-policy-enforced] the stack defines no cluster (kind, EKS, GKE): enforcement not checked")
 
 
+def check_mesh_mtls(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
+    """Where sidecars are injected, a namespace-wide (or mesh-wide) STRICT PeerAuthentication must exist:
+    without one Istio accepts plain text (PERMISSIVE is its default)."""
+    model = _model(args, "istio-mtls-strict-coverage")
+    root = str(cfg["meshRootNamespace"])
+    strict: set[str] = set()
+    for peer in model.of("security.istio.io/PeerAuthentication"):
+        with per_resource("istio-mtls-strict-coverage", peer.urn):
+            if get(peer.props, "spec", "selector") is None and get(peer.props, "spec", "mtls", "mode") == "STRICT":
+                strict.add(namespace_of(peer))
+    if root in strict:
+        return
+    meshed: dict[str, Workload] = {}
+    for workload in model.workloads:
+        if model.injected(workload):
+            meshed.setdefault(workload.namespace, workload)
+    for namespace, workload in sorted(meshed.items()):
+        if namespace not in strict:
+            report(f"Namespace {namespace} runs sidecar-injected workloads ({workload.title}) but neither it nor the "
+                   f"mesh root namespace {root} has a STRICT PeerAuthentication without selector: the sidecars accept "
+                   "plain-text traffic (Istio's default is PERMISSIVE). Fix: a PeerAuthentication 'default' with "
+                   "mtls.mode STRICT in the namespace (or mesh-wide in the root namespace).", workload.urn)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Quotas
 # ---------------------------------------------------------------------------------------------------------
@@ -518,33 +572,34 @@ QUOTA_KEYS = {
 def check_quota(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     model = _model(args, "resource-quota-fits")
     for quota in model.of("core/ResourceQuota"):
-        namespace, name = namespace_of(quota), metadata_name(quota.props)
-        if get(quota.props, "spec", "scopes") is not None or get(quota.props, "spec", "scopeSelector") is not None:
-            note(f"[resource-quota-fits] {namespace}/{name} is scoped: not checked", quota.urn)
-            continue
-        hard = str_map(quota.props, "spec", "hard")
-        workloads = [w for w in model.workloads if w.namespace == namespace and w.kind != "DaemonSet"]
-        if not workloads:
-            continue
-        pods = sum(w.max_replicas + (w.surge if cfg["includeRollingSurge"] else 0) for w in workloads)
-        if "pods" in hard and pods > (as_int(hard["pods"], 0) or 0):
-            report(f"ResourceQuota {namespace}/{name} allows {hard['pods']} pods; the workloads need {pods} at maximum "
-                   "scale during a rolling update. Fix: raise hard.pods or lower maxReplicas.", quota.urn)
-        for key, (kind, resource) in QUOTA_KEYS.items():
-            if key not in hard:
+        with per_resource("resource-quota-fits", quota.urn):
+            namespace, name = namespace_of(quota), metadata_name(quota.props)
+            if get(quota.props, "spec", "scopes") is not None or get(quota.props, "spec", "scopeSelector") is not None:
+                note(f"[resource-quota-fits] {namespace}/{name} is scoped: not checked", quota.urn)
                 continue
-            limit = (quantity(hard[key]) or 0) * (1000 if resource == "cpu" else 1)
-            total = 0.0
-            for w in workloads:
-                per_pod = model.pod_cost(w, kind, resource)
-                if per_pod is None:
-                    continue  # k8s-resource-requests-limits reports the missing value
-                total += per_pod * (w.max_replicas + (w.surge if cfg["includeRollingSurge"] else 0))
-            if total > limit:
-                report(f"ResourceQuota {namespace}/{name} hard {key} {hard[key]} is below what the workloads need at "
-                       f"maximum scale ({_amount_text(resource, total)}, max replicas x {kind} incl. sidecars and "
-                       "rolling-update surge): new pods would be rejected. Fix: size the quota from the workloads.",
-                       quota.urn)
+            hard = str_map(quota.props, "spec", "hard")
+            workloads = [w for w in model.workloads if w.namespace == namespace and w.kind != "DaemonSet"]
+            if not workloads:
+                continue
+            pods = sum(w.max_replicas + (w.surge if cfg["includeRollingSurge"] else 0) for w in workloads)
+            if "pods" in hard and pods > (as_int(hard["pods"], 0) or 0):
+                report(f"ResourceQuota {namespace}/{name} allows {hard['pods']} pods; the workloads need {pods} at maximum "
+                       "scale during a rolling update. Fix: raise hard.pods or lower maxReplicas.", quota.urn)
+            for key, (kind, resource) in QUOTA_KEYS.items():
+                if key not in hard:
+                    continue
+                limit = (quantity(hard[key]) or 0) * (1000 if resource == "cpu" else 1)
+                total = 0.0
+                for w in workloads:
+                    per_pod = model.pod_cost(w, kind, resource)
+                    if per_pod is None:
+                        continue  # k8s-resource-requests-limits reports the missing value
+                    total += per_pod * (w.max_replicas + (w.surge if cfg["includeRollingSurge"] else 0))
+                if total > limit:
+                    report(f"ResourceQuota {namespace}/{name} hard {key} {hard[key]} is below what the workloads need at "
+                           f"maximum scale ({_amount_text(resource, total)}, max replicas x {kind} incl. sidecars and "
+                           "rolling-update surge): new pods would be rejected. Fix: size the quota from the workloads.",
+                           quota.urn)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -579,46 +634,48 @@ def _session_timeout(model: StackModel, workload: Workload, cfg: Mapping[str, An
 def check_browser_shm(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     model = _model(args, "browser-shm")
     for workload in _browsers(model, cfg):
-        shm_volumes = {str(get(v, "name")): v for v in items(workload.pod_spec, "volumes")
-                       if get(v, "emptyDir") is not None and get(v, "emptyDir", "medium") == "Memory"}
-        mounted = False
-        for ref in running_containers(workload.pod_spec):
-            for mount in items(ref.container, "volumeMounts"):
-                if get(mount, "mountPath") != "/dev/shm":
-                    continue
-                volume = shm_volumes.get(str(get(mount, "name")))
-                if volume is None:
-                    report(f"{workload.title}: {ref.where} mounts /dev/shm from a volume that is not a memory-backed "
-                           "emptyDir. Fix: emptyDir {medium: Memory, sizeLimit: <shm size>}.", workload.urn)
+        with per_resource("browser-shm", workload.urn):
+            shm_volumes = {str(get(v, "name")): v for v in items(workload.pod_spec, "volumes")
+                           if get(v, "emptyDir") is not None and get(v, "emptyDir", "medium") == "Memory"}
+            mounted = False
+            for ref in running_containers(workload.pod_spec):
+                for mount in items(ref.container, "volumeMounts"):
+                    if get(mount, "mountPath") != "/dev/shm":
+                        continue
+                    volume = shm_volumes.get(str(get(mount, "name")))
+                    if volume is None:
+                        report(f"{workload.title}: {ref.where} mounts /dev/shm from a volume that is not a memory-backed "
+                               "emptyDir. Fix: emptyDir {medium: Memory, sizeLimit: <shm size>}.", workload.urn)
+                        mounted = True
+                        continue
                     mounted = True
-                    continue
-                mounted = True
-                size = quantity(get(volume, "emptyDir", "sizeLimit"))
-                if size is None:
-                    report(f"{workload.title}: the /dev/shm emptyDir has no sizeLimit; Chrome can fill node memory. Fix: "
-                           "set emptyDir.sizeLimit (shmSize).", workload.urn)
-                    continue
-                request = quantity(get(ref.container, "resources", "requests", "memory"))
-                limit = quantity(get(ref.container, "resources", "limits", "memory"))
-                if request is not None and limit is not None and limit < request + size:
-                    report(f"{workload.title}: {ref.where} memory limit {fmt_bytes(limit)} is below its request "
-                           f"{fmt_bytes(request)} plus /dev/shm {fmt_bytes(size)}; shm pages count against the limit, so "
-                           "the browser is OOM-killed under load. Fix: limits.memory >= requests.memory + shmSize.",
-                           workload.urn)
-        if not mounted:
-            report(f"{workload.title} is a browser pod without a memory-backed /dev/shm: the runtime's 64Mi default "
-                   "crashes tabs. Fix: mount an emptyDir {medium: Memory, sizeLimit} at /dev/shm.", workload.urn)
+                    size = quantity(get(volume, "emptyDir", "sizeLimit"))
+                    if size is None:
+                        report(f"{workload.title}: the /dev/shm emptyDir has no sizeLimit; Chrome can fill node memory. Fix: "
+                               "set emptyDir.sizeLimit (shmSize).", workload.urn)
+                        continue
+                    request = quantity(get(ref.container, "resources", "requests", "memory"))
+                    limit = quantity(get(ref.container, "resources", "limits", "memory"))
+                    if request is not None and limit is not None and limit < request + size:
+                        report(f"{workload.title}: {ref.where} memory limit {fmt_bytes(limit)} is below its request "
+                               f"{fmt_bytes(request)} plus /dev/shm {fmt_bytes(size)}; shm pages count against the limit, so "
+                               "the browser is OOM-killed under load. Fix: limits.memory >= requests.memory + shmSize.",
+                               workload.urn)
+            if not mounted:
+                report(f"{workload.title} is a browser pod without a memory-backed /dev/shm: the runtime's 64Mi default "
+                       "crashes tabs. Fix: mount an emptyDir {medium: Memory, sizeLimit} at /dev/shm.", workload.urn)
 
 
 def check_browser_grace(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     model = _model(args, "browser-grace-period")
     for workload in _browsers(model, cfg):
-        grace = as_int(get(workload.pod_spec, "terminationGracePeriodSeconds"), 30) or 0
-        timeout, source = _session_timeout(model, workload, cfg)
-        if grace < timeout:
-            report(f"{workload.title}: terminationGracePeriodSeconds {grace} is shorter than the session timeout "
-                   f"{timeout}s ({source}): a drain or scale-down kills live sessions. Fix: grace period >= session "
-                   "timeout (+ a buffer for the preStop drain).", workload.urn)
+        with per_resource("browser-grace-period", workload.urn):
+            grace = as_int(get(workload.pod_spec, "terminationGracePeriodSeconds"), 30) or 0
+            timeout, source = _session_timeout(model, workload, cfg)
+            if grace < timeout:
+                report(f"{workload.title}: terminationGracePeriodSeconds {grace} is shorter than the session timeout "
+                       f"{timeout}s ({source}): a drain or scale-down kills live sessions. Fix: grace period >= session "
+                       "timeout (+ a buffer for the preStop drain).", workload.urn)
 
 
 SPOT_SCHEMA: Schema = {
@@ -633,18 +690,19 @@ SPOT_SCHEMA: Schema = {
 def check_browser_spot(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     model = _model(args, "browser-spot-drain")
     for workload in _browsers(model, cfg):
-        spot_pools = [p for p in _candidates(model, workload)[0] if p.spot]
-        if not spot_pools:
-            continue
-        grace = as_int(get(workload.pod_spec, "terminationGracePeriodSeconds"), 30) or 0
-        timeout, _ = _session_timeout(model, workload, cfg)
-        drain = max(grace, timeout)
-        for pool in spot_pools:
-            notice = int(cfg["awsSpotNoticeSeconds"] if pool.provider == "eks" else cfg["gcpSpotNoticeSeconds"])
-            if drain > notice:
-                report(f"{workload.title} can land on spot pool {pool.name}, whose interruption notice is {notice}s, but "
-                       f"its sessions need up to {drain}s to drain: sessions running at an interruption are cut off. "
-                       "Accept it knowingly, shorten sessions, or keep an on-demand pool for long sessions.", workload.urn)
+        with per_resource("browser-spot-drain", workload.urn):
+            spot_pools = [p for p in _candidates(model, workload)[0] if p.spot]
+            if not spot_pools:
+                continue
+            grace = as_int(get(workload.pod_spec, "terminationGracePeriodSeconds"), 30) or 0
+            timeout, _ = _session_timeout(model, workload, cfg)
+            drain = max(grace, timeout)
+            for pool in spot_pools:
+                notice = int(cfg["awsSpotNoticeSeconds"] if pool.provider == "eks" else cfg["gcpSpotNoticeSeconds"])
+                if drain > notice:
+                    report(f"{workload.title} can land on spot pool {pool.name}, whose interruption notice is {notice}s, but "
+                           f"its sessions need up to {drain}s to drain: sessions running at an interruption are cut off. "
+                           "Accept it knowingly, shorten sessions, or keep an on-demand pool for long sessions.", workload.urn)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -654,23 +712,24 @@ def check_browser_spot(args: StackValidationArgs, cfg: Mapping[str, Any], report
 def check_eks_public_nodes(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     groups = [r for r in args.resources if r.resource_type == EKS_NODE_GROUP]
     for group in groups:
-        subnets = [d for d in (group.property_dependencies.get("subnetIds") or group.dependencies or [])
-                   if d.resource_type == SUBNET]
-        for subnet in subnets:
-            if truthy(get(subnet.props, "mapPublicIpOnLaunch")):
-                report(f"NodeGroup '{group.name}' places nodes in subnet '{subnet.name}', which maps public IPs on "
-                       "launch. Fix: node groups use private subnets (mapPublicIpOnLaunch false, NAT for egress).",
+        with per_resource("eks-no-public-node-ips", group.urn):
+            subnets = [d for d in (group.property_dependencies.get("subnetIds") or group.dependencies or [])
+                       if d.resource_type == SUBNET]
+            for subnet in subnets:
+                if truthy(get(subnet.props, "mapPublicIpOnLaunch")):
+                    report(f"NodeGroup '{group.name}' places nodes in subnet '{subnet.name}', which maps public IPs on "
+                           "launch. Fix: node groups use private subnets (mapPublicIpOnLaunch false, NAT for egress).",
+                           group.urn)
+            templates = [d for d in (group.property_dependencies.get("launchTemplate") or group.dependencies or [])
+                         if d.resource_type == LAUNCH_TEMPLATE]
+            for template in templates:
+                for interface in items(template.props, "networkInterfaces"):
+                    if truthy(get(interface, "associatePublicIpAddress")):
+                        report(f"NodeGroup '{group.name}' uses launch template '{template.name}', which gives nodes public "
+                               "IPs. Fix: associatePublicIpAddress 'false'.", group.urn)
+            if get(group.props, "remoteAccess", "ec2SshKey"):
+                report(f"NodeGroup '{group.name}' opens SSH to its nodes (remoteAccess). Fix: use SSM Session Manager.",
                        group.urn)
-        templates = [d for d in (group.property_dependencies.get("launchTemplate") or group.dependencies or [])
-                     if d.resource_type == LAUNCH_TEMPLATE]
-        for template in templates:
-            for interface in items(template.props, "networkInterfaces"):
-                if truthy(get(interface, "associatePublicIpAddress")):
-                    report(f"NodeGroup '{group.name}' uses launch template '{template.name}', which gives nodes public "
-                           "IPs. Fix: associatePublicIpAddress 'false'.", group.urn)
-        if get(group.props, "remoteAccess", "ec2SshKey"):
-            report(f"NodeGroup '{group.name}' opens SSH to its nodes (remoteAccess). Fix: use SSM Session Manager.",
-                   group.urn)
 
 
 def policies() -> list[StackValidationPolicy]:
@@ -716,6 +775,11 @@ def policies() -> list[StackValidationPolicy]:
                      schema={"enforcingCniCharts": string_list("Helm charts whose release enforces NetworkPolicy.",
                                                                ["tigera-operator", "calico", "cilium"])},
                      remediation="Enable network-policy enforcement in the cluster's CNI."),
+        stack_policy("istio-mtls-strict-coverage", "Namespaces with sidecar-injected workloads are covered by a "
+                     "namespace- or mesh-wide STRICT PeerAuthentication.", check_mesh_mtls,
+                     schema={"meshRootNamespace": {"type": "string", "default": "istio-system",
+                                                   "description": "Istio's root namespace (mesh-wide policies)."}},
+                     remediation="PeerAuthentication 'default' with mtls.mode STRICT per meshed namespace."),
         stack_policy("resource-quota-fits", "ResourceQuotas admit every workload at maximum replicas (limits and "
                      "requests, sidecars and rolling surge included).", check_quota,
                      schema={"includeRollingSurge": {"type": "boolean", "default": True,

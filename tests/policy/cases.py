@@ -26,6 +26,8 @@ class Case:
     expect: str
     config: dict[str, Any] = field(default_factory=dict)
     level: str = "mandatory"
+    stack: str = "dev"
+    """The real stack whose recorded resources are mutated (its policy config file is used)."""
 
 
 def named(resources: Resources, type_suffix: str, name: str) -> RecordedResource:
@@ -72,7 +74,8 @@ def node_group(spot: bool = False) -> dict[str, Any]:
     return {"clusterName": "c", "labels": {"workload": "browser"}, "version": "1.35",
             "taints": [{"key": "workload", "value": "browser", "effect": "NO_SCHEDULE"}],
             "scalingConfig": {"minSize": 0.0, "maxSize": 10.0, "desiredSize": 1.0},
-            "instanceTypes": ["c7i.2xlarge"], "capacityType": "SPOT" if spot else "ON_DEMAND"}
+            "instanceTypes": ["c7i.2xlarge"], "capacityType": "SPOT" if spot else "ON_DEMAND",
+            "launchTemplate": {"id": "lt-1", "version": "1"}}
 
 
 def gke_cluster() -> dict[str, Any]:
@@ -200,6 +203,12 @@ def _sidecar_without_requests(resources: Resources) -> None:
             release.inputs.get("values", {}).pop("global", None)
 
 
+def _hpa_default_metric(resources: Resources) -> None:
+    """An HPA without metrics scales on 80% CPU utilization (the API default): the pods must request CPU."""
+    named(resources, "HorizontalPodAutoscaler", "autoscaling-api-hpa").inputs["spec"].pop("metrics")
+    container(deployment(resources, "api"))["resources"]["requests"].pop("cpu")
+
+
 def _spot_pool(resources: Resources) -> None:
     add(resources, "aws:eks/nodeGroup:NodeGroup", "browser-spot", node_group(spot=True))
 
@@ -271,6 +280,9 @@ CASES: list[Case] = [
          "metadata.namespace is unset"),
     Case("replicas", "k8s-min-replicas", edit("apps/v1:Deployment", "api-deployment", si("spec.replicas", 1.0)),
          "runs 1 replica(s)", config={"k8s-min-replicas": {"minReplicas": 2}}),
+    Case("pod-security-warn", "k8s-namespace-pod-security",
+         edit("core/v1:Namespace", "namespace", si("metadata.labels.pod-security\\.kubernetes\\.io/warn", "privileged")),
+         "sets 'privileged' as pod-security.kubernetes.io/warn"),
     Case("pod-security", "k8s-namespace-pod-security",
          edit("core/v1:Namespace", "namespace", si("metadata.labels.pod-security\\.kubernetes\\.io/enforce", None)),
          "no pod-security.kubernetes.io/enforce"),
@@ -303,6 +315,21 @@ CASES: list[Case] = [
     Case("imds-hops", "eks-imdsv2-hop-limit",
          cloud("aws:ec2/launchTemplate:LaunchTemplate", launch_template, s("metadataOptions.httpPutResponseHopLimit", 2.0)),
          "httpPutResponseHopLimit is 2"),
+    Case("imds-default-template", "eks-imdsv2-hop-limit",
+         edit("aws:eks/nodeGroup:NodeGroup", "api", si("launchTemplate", None)), "default launch template", stack="prod"),
+    Case("prod-eks-endpoint", "eks-endpoint-restricted",
+         edit("aws:eks/cluster:Cluster", "eks", si("vpcConfig.publicAccessCidrs", None)), "0.0.0.0/0 (the default)",
+         stack="prod"),
+    Case("prod-nodes-public-subnet", "eks-no-public-node-ips",
+         stack(lambda rs: named(rs, "aws:ec2/subnet:Subnet", "private-c").inputs.update(mapPublicIpOnLaunch=True)),
+         "maps public IPs on launch", stack="prod"),
+    Case("prod-gcp-abac", "gke-no-legacy-auth", edit("gcp:container/cluster:Cluster", "gke", si("enableLegacyAbac", True)),
+         "legacy ABAC is on", stack="prod-gcp"),
+    Case("prod-gcp-pool-sa", "gke-node-service-account",
+         edit("gcp:container/nodePool:NodePool", "browser", si("nodeConfig.serviceAccount", "default")),
+         "Compute Engine default service account", stack="prod-gcp"),
+    Case("prod-gcp-spot-drain", "browser-spot-drain", stack(lambda rs: None), "interruption notice is 30s",
+         level="advisory", stack="prod-gcp"),
     Case("lt-public-ip", "eks-launch-template-no-public-ip",
          cloud("aws:ec2/launchTemplate:LaunchTemplate", launch_template,
                s("networkInterfaces", [{"associatePublicIpAddress": "true"}])), "associates a public IP"),
@@ -380,6 +407,14 @@ CASES: list[Case] = [
          "cannot hold its workloads at maximum scale"),
     Case("capacity-pod", "node-capacity", on_container("browser", s("resources.requests.memory", "64Gi"), analyze=False),
          "more than a kind node"),
+    Case("default-deny-types", "default-deny-with-dns",
+         edit("NetworkPolicy", "network-policies-default-deny-all", lambda r: r.inputs["spec"].pop("policyTypes"),
+              analyze=False), "no default-deny egress"),
+    Case("hpa-default-metric", "utilization-metrics-need-requests",
+         stack(_hpa_default_metric), "scales on cpu utilization"),
+    Case("mtls-coverage", "istio-mtls-strict-coverage",
+         stack(lambda rs: _remove(rs, "PeerAuthentication", "mesh-policies-peerauthentication-default")),
+         "has a STRICT PeerAuthentication without selector"),
     Case("dns", "default-deny-with-dns", stack(lambda rs: _remove(rs, "NetworkPolicy", "network-policies-allow-dns-egress")),
          "reach DNS"),
     Case("default-deny", "default-deny-with-dns",

@@ -68,7 +68,7 @@ def test_stack_passes_its_own_config_at_mandatory(pack: PackProcess, evaluated: 
 
 
 def run_case(pack: PackProcess, resources: list, case: Case) -> list[Diagnostic]:  # type: ignore[type-arg]
-    document = {**config_document("dev"), **case.config}
+    document = {**config_document(case.stack), **case.config}
     pack.configure(document, force_all="mandatory")
     copy_ = mutated(resources)
     target = case.mutate(copy_)
@@ -79,7 +79,7 @@ def run_case(pack: PackProcess, resources: list, case: Case) -> list[Diagnostic]
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_violation_is_reported(pack: PackProcess, evaluated: Callable[[str], StackEvaluation], case: Case) -> None:
-    diagnostics = run_case(pack, evaluated("dev").resources, case)
+    diagnostics = run_case(pack, evaluated(case.stack).resources, case)
     mine = [d for d in diagnostics if d.policy == case.policy]
     assert any(case.expect in d.message for d in mine), \
         f"expected '{case.expect}' from {case.policy}; got:\n" + "\n".join(f"{d.policy}: {d.message}" for d in diagnostics)

@@ -105,3 +105,53 @@ nodes:
     assert schedulable_on(pod, browser)[0] is False
     pod["tolerations"] = [{"key": "workload", "operator": "Equal", "value": "browser", "effect": "NoSchedule"}]
     assert schedulable_on(pod, browser)[0] is True
+
+
+def test_extensions_group_workloads_are_workloads() -> None:
+    from browser_platform_policies import kubernetes
+    from browser_platform_policies.props import kube_type
+
+    kt = kube_type("kubernetes:extensions/v1beta1:Deployment")
+    assert kt is not None and kt.group_kind == "apps/Deployment"
+    nested = {"metadata": {"name": "d", "namespace": "ns"},
+              "spec": {"template": {"spec": {"containers": [{"name": "c", "securityContext": {"privileged": True}}]}}}}
+    assert run(kubernetes.check_not_privileged, "kubernetes:extensions/v1beta1:Deployment", nested)
+
+
+def stack_args(resources: list[dict[str, Any]]) -> Any:
+    from pulumi_policy import StackValidationArgs
+    from pulumi_policy.policy import PolicyResource
+
+    wrapped_resources = [PolicyResource(r["type"], wrapped(r["props"]), f"urn:{i}", f"r{i}",
+                                        PolicyResourceOptions(False, [], None, [], None, []), None, None, [], {})  # type: ignore[arg-type]
+                         for i, r in enumerate(resources)]
+    return StackValidationArgs(wrapped_resources, {})
+
+
+def test_stack_policy_skips_only_the_unknown_resource() -> None:
+    from browser_platform_policies import stack
+
+    labels = {"app": "a"}
+    deployment = {"metadata": {"name": "a", "namespace": "ns"},
+                  "spec": {"template": {"metadata": {"labels": labels},
+                                        "spec": {"containers": [{"name": "c", "ports": [{"name": "http",
+                                                                                          "containerPort": 80.0}]}]}}}}
+    unknown = {"metadata": {"name": "u", "namespace": "ns"}, "spec": {"selector": UNKNOWN_STRING}}
+    wrong = {"metadata": {"name": "w", "namespace": "ns"}, "spec": {"selector": labels, "ports": [{"port": 80.0,
+                                                                                                   "targetPort": "grpc"}]}}
+    args = stack_args([{"type": "kubernetes:apps/v1:Deployment", "props": deployment},
+                       {"type": "kubernetes:core/v1:Service", "props": unknown},
+                       {"type": "kubernetes:core/v1:Service", "props": wrong}])
+    messages: list[str] = []
+    stack.check_services(args, {}, lambda message, urn=None: messages.append(message))
+    assert len(messages) == 1 and "Service ns/w" in messages[0] and "'grpc'" in messages[0]
+
+
+def test_stack_model_is_built_once_per_resources_list() -> None:
+    from browser_platform_policies import stack
+
+    args = stack_args([{"type": "kubernetes:core/v1:Namespace", "props": {"metadata": {"name": "ns"}}}])
+    first = stack._model(args, "a")
+    assert stack._model(args, "b") is first
+    again = stack_args([{"type": "kubernetes:core/v1:Namespace", "props": {"metadata": {"name": "ns"}}}])
+    assert stack._model(again, "a") is not first  # another list (another request, or the library's servicer)
