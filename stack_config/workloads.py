@@ -102,6 +102,26 @@ class WorkloadBase(StrictModel):
 
     _node_selector = field_validator("node_selector")(check_labels)
 
+    @classmethod
+    def with_default_targets(cls, autoscaling: dict[str, Any]) -> dict[str, Any]:
+        """A partial `autoscaling` block keeps this workload's own utilization targets (browser 75/85, API 70/80)."""
+        default = cls.model_fields["autoscaling"].default
+        if not isinstance(default, Autoscaling):
+            return autoscaling
+        return {"cpuUtilization": default.cpu_utilization, "memoryUtilization": default.memory_utilization,
+                **{key: value for key, value in autoscaling.items()
+                   if key not in ("cpu_utilization", "memory_utilization")},
+                **{camel: autoscaling[snake] for camel, snake in (("cpuUtilization", "cpu_utilization"),
+                                                                  ("memoryUtilization", "memory_utilization"))
+                   if snake in autoscaling}}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_autoscaling(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("autoscaling"), dict):
+            return {**data, "autoscaling": cls.with_default_targets(data["autoscaling"])}
+        return data
+
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
@@ -265,8 +285,7 @@ class BrowserWorkload(WorkloadBase):
             )
         if min_sessions is not None and min_sessions > max_sessions:
             raise ConfigFieldError(("minSessions",), f"must not exceed maxSessions ({max_sessions}), got {min_sessions}")
-        autoscaling.setdefault("cpuUtilization", 75)
-        autoscaling.setdefault("memoryUtilization", 85)
+        autoscaling = cls.with_default_targets(autoscaling)
         autoscaling["minReplicas"] = math.ceil(min_sessions / per_pod) if min_sessions is not None else 1
         autoscaling["maxReplicas"] = math.ceil(max_sessions / per_pod)
         return {**data, "autoscaling": autoscaling}

@@ -185,3 +185,14 @@ def test_metrics_port_is_optional_without_monitoring() -> None:
 def test_a_malformed_workload_is_one_problem_not_an_orphaned_secret() -> None:
     problems = problems_for(lambda c: c["workloads"].update(api=[]))
     assert len(problems) == 1 and problems[0].startswith(f"{KEY}:workloads.api:"), problems
+
+
+def test_partial_autoscaling_keeps_the_workloads_own_targets() -> None:
+    values, secrets = dev_config()
+    values["workloads"]["browser"]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 4}
+    values["workloads"]["api"]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 4, "cpuUtilization": 60}
+    encoded = {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+    workloads = validate_stack_config(encoded, secrets).config.workloads
+    assert workloads.browser.autoscaling is not None and workloads.api.autoscaling is not None
+    assert (workloads.browser.autoscaling.cpu_utilization, workloads.browser.autoscaling.memory_utilization) == (75, 85)
+    assert (workloads.api.autoscaling.cpu_utilization, workloads.api.autoscaling.memory_utilization) == (60, 80)

@@ -117,16 +117,14 @@ def test_scan_uploads_the_sarif_file_checkov_writes() -> None:
 
 @pytest.mark.parametrize(("name", "job"), [("pr.yml", "preview"), ("deploy.yml", "up")])
 def test_policy_pack_runs_with_its_dependencies(name: str, job: str) -> None:
-    # The CLI starts a Python policy pack with the `python3` on PATH unless policy/PulumiPolicy.yaml names a
-    # virtualenv; that interpreter must import pulumi_policy (and the repo's capacity package, via sys.path).
+    # The CLI starts the Python policy pack in the virtualenv policy/PulumiPolicy.yaml names (relative to
+    # policy/); that interpreter must import pulumi_policy (and the repo's capacity package, via sys.path).
     policy_runtime = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())["runtime"]
-    pack_venv = isinstance(policy_runtime, dict) and (policy_runtime.get("options") or {}).get("virtualenv")
+    pack_venv = (ROOT / "policy" / policy_runtime["options"]["virtualenv"]).resolve()
+    assert pack_venv == ROOT / "venv", "the pack shares the program's virtualenv"
+    assert "-r policy/requirements.txt" in (ROOT / "requirements.txt").read_text().splitlines()
     runs = "\n".join(str(step.get("run", "")) for step in steps(load(name)["jobs"][job]))
-    if pack_venv:
-        assert f"policy/{pack_venv}/bin/pip install -r policy/requirements.txt" in runs
-    else:
-        assert "-r policy/requirements.txt" in runs and 'echo "$PWD/venv/bin" >> "$GITHUB_PATH"' in runs
-        assert "venv/bin/pip install -r requirements.txt -r policy/requirements.txt" in runs
+    assert "python -m venv venv" in runs and "venv/bin/pip install -r requirements.txt" in runs
 
 
 def test_deploy_is_approved_serialized_and_mandatory() -> None:
