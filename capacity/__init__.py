@@ -23,11 +23,17 @@ API (stable; the policy pack imports it):
 - `pods_per_node(pod_requests, node) -> int`, `binding_resource(pod_requests, node) -> "cpu"|"memory"|"pods"`.
 - `nodes_needed([(requests, count), ...], node) -> int | None` (first-fit decreasing; None: a pod never fits).
 - `pool_capacity(instance, [PodGroup(...)], min_nodes=, max_nodes=, provider=, capacity_type=, overheads=,
-  pool=, extra_pods=) -> PoolCapacity`: per workload pods per node and sessions, nodes needed at min and max
-  scale, binding resource and its utilization, `monthly(nodes, capacity_type)`, `problems` / `fits`.
-- `fits(instance, [(requests, count), ...], max_nodes, provider=None, overheads=None) -> FitResult`:
-  truthy when the pods (own requests; the sidecar is added when `overheads.mesh`) fit on `max_nodes` nodes;
-  `.message` says what would fit. This is the check the policy pack and the config validator share.
+  pool=, extra_pods=, platform_pods=) -> PoolCapacity`: per workload pods per node and sessions, nodes needed at
+  min and max scale (the platform services' `platform_pods` included, without sidecar), binding resource and its
+  utilization, `monthly(nodes, capacity_type)`, `problems` / `fits`.
+- `fits(instance, [(requests, count), ...], max_nodes, provider=None, overheads=None, extra_pods=()) -> FitResult`:
+  truthy when the pods (own requests; the sidecar is added when `overheads.mesh`) and `extra_pods` (as they are)
+  fit on `max_nodes` nodes; `.message` says what would fit. This is the check the policy pack and the config
+  validator share.
+- `platform_layers(flavor, mesh=, monitoring=, keda=, tls=, highly_available=None, gateway=None)
+  -> tuple[PlatformLayer, ...]`: the platform services' own pods (istiod, gateway, Prometheus, Grafana, KEDA,
+  cert-manager, metrics-server, cluster-autoscaler ...), one layer per service, at the requests and replicas
+  their chart values set (`capacity.platform_services` is the one source both the components and the model read).
 - `control_plane_monthly(provider)`, `HOURS_PER_MONTH` (730); `MI`, `GI` (bytes).
 
 Example::
@@ -74,6 +80,7 @@ from .model import (
     pool_capacity,
     system_reserve,
 )
+from .platform_services import PlatformLayer, PlatformPod, Replicas, Requests, layers_total, platform_layers
 from .prices import (
     CONTROL_PLANE_HOURLY,
     HOURS_PER_MONTH,
@@ -89,8 +96,9 @@ __all__ = [
     "CLOUD_PROVIDER", "CONTROL_PLANE_HOURLY", "EVICTION_HARD_MEMORY", "GI", "HOURS_PER_MONTH", "INSTANCE_TYPES",
     "ISTIO_CNI", "ISTIO_SIDECAR", "KIND_SYSTEM_RESERVE", "MI", "MONITORING_STACK", "NODE_EXPORTER", "PRICES_AS_OF",
     "PRICE_REGIONS", "PROVIDER_DAEMONSETS", "ZERO", "CapacityType", "DaemonSet", "FitResult", "InstanceType",
-    "NodeAllocatable", "Overheads", "PodGroup", "PoolCapacity", "Provider", "Reserve", "Resources",
-    "UnknownInstanceTypeError", "WorkloadFit", "binding_resource", "control_plane_monthly", "default_overheads", "fits",
-    "instance_type", "node_allocatable", "nodes_needed", "parse_cpu", "parse_memory", "pod_requests",
-    "pods_per_node", "pool_capacity", "system_reserve",
+    "NodeAllocatable", "Overheads", "PlatformLayer", "PlatformPod", "PodGroup", "PoolCapacity", "Provider",
+    "Replicas", "Requests", "Reserve", "Resources", "UnknownInstanceTypeError", "WorkloadFit", "binding_resource",
+    "control_plane_monthly", "default_overheads", "fits", "instance_type", "layers_total", "node_allocatable",
+    "nodes_needed", "parse_cpu", "parse_memory", "platform_layers", "pod_requests", "pods_per_node", "pool_capacity",
+    "system_reserve",
 ]

@@ -3,80 +3,21 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from typing import Literal
 
+from . import platform_services
 from .prices import CONTROL_PLANE_HOURLY, HOURS_PER_MONTH, InstanceType
 from .prices import instance_type as lookup_instance_type
+from .quantities import GI as GI  # re-exported: these lived here before capacity/quantities.py
+from .quantities import MI, ZERO, DaemonSet, PodGroup, Provider, Resources
+from .quantities import parse_cpu as parse_cpu
+from .quantities import parse_memory as parse_memory
 
-Provider = Literal["eks", "gke", "kind"]
 CapacityType = Literal["onDemand", "spot"]
 CLOUD_PROVIDER: dict[str, Provider] = {"aws": "eks", "gcp": "gke", "kind": "kind"}
-
-MI = 2**20
-GI = 2**30
-
-_MEMORY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
-_CPU_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m)?$")
-_MEMORY_FACTORS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-
-
-def parse_cpu(quantity: str | int | float) -> int:
-    """Millicores in a Kubernetes CPU quantity (`500m`, `2`, `0.5`); numbers are cores."""
-    if isinstance(quantity, int | float):
-        return int(Decimal(str(quantity)) * 1000)
-    match = _CPU_RE.match(quantity.strip())
-    if not match:
-        raise ValueError(f"'{quantity}' is not a CPU quantity")
-    number, milli = match.groups()
-    return int(Decimal(number) if milli else Decimal(number) * 1000)
-
-
-def parse_memory(quantity: str | int) -> int:
-    """Bytes in a Kubernetes memory quantity (`512Mi`, `4Gi`, `1G`); numbers are bytes."""
-    if isinstance(quantity, int):
-        return quantity
-    match = _MEMORY_RE.match(quantity.strip())
-    if not match:
-        raise ValueError(f"'{quantity}' is not a memory quantity")
-    number, suffix = match.groups()
-    return int(Decimal(number) * _MEMORY_FACTORS.get(suffix or "", 1))
-
-
-@dataclass(frozen=True)
-class Resources:
-    """CPU in millicores and memory in bytes: a pod's requests, a node's capacity, a reserve."""
-
-    cpu_m: int
-    memory_bytes: int
-
-    @classmethod
-    def of(cls, cpu: str | int | float, memory: str | int) -> Resources:
-        """From Kubernetes quantities: `Resources.of("500m", "512Mi")`."""
-        return cls(parse_cpu(cpu), parse_memory(memory))
-
-    def __add__(self, other: Resources) -> Resources:
-        return Resources(self.cpu_m + other.cpu_m, self.memory_bytes + other.memory_bytes)
-
-    def __sub__(self, other: Resources) -> Resources:
-        return Resources(self.cpu_m - other.cpu_m, self.memory_bytes - other.memory_bytes)
-
-    def times(self, count: int) -> Resources:
-        return Resources(self.cpu_m * count, self.memory_bytes * count)
-
-    @property
-    def memory_mi(self) -> float:
-        return self.memory_bytes / MI
-
-    def __str__(self) -> str:
-        return f"{self.cpu_m}m CPU / {self.memory_mi:.0f}Mi"
-
-
-ZERO = Resources(0, 0)
 
 
 # --- what the kubelet keeps back ------------------------------------------------------------------------------
@@ -154,12 +95,6 @@ def system_reserve(instance: InstanceType | str, provider: Provider | None = Non
 # --- what runs on every node besides the workloads -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DaemonSet:
-    name: str
-    requests: Resources
-
-
 PROVIDER_DAEMONSETS: dict[Provider, tuple[DaemonSet, ...]] = {
     # Requests of the default add-ons (chart / add-on defaults, rounded); refresh with
     # `kubectl get ds -A -o jsonpath='{..resources.requests}'` on a fresh cluster.
@@ -182,19 +117,20 @@ PROVIDER_DAEMONSETS: dict[Provider, tuple[DaemonSet, ...]] = {
     ),
 }
 
-ISTIO_CNI = DaemonSet("istio-cni-node", Resources.of("100m", "100Mi"))
-"""Istio's CNI node agent (sidecar mode), at the istio/cni chart's default requests."""
+ISTIO_CNI = DaemonSet("istio-cni-node", platform_services.ISTIO_CNI_NODE.resources)
+"""Istio's CNI node agent (sidecar mode), at the requests components/mesh.py sets (`capacity.platform_services`)."""
 
 ISTIO_SIDECAR = Resources.of("100m", "128Mi")
 """The istio-proxy sidecar's default requests (`global.proxy.resources`). The seeds measured ~10m / ~50MB of
 use; the scheduler reserves the requests, which is what capacity is about."""
 
-NODE_EXPORTER = DaemonSet("node-exporter", Resources.of("50m", "64Mi"))
-"""Prometheus node-exporter, at the requests the monitoring add-on sets."""
+NODE_EXPORTER = DaemonSet("node-exporter", platform_services.NODE_EXPORTER.resources)
+"""Prometheus node-exporter, at the requests components/monitoring.py sets (`capacity.platform_services`)."""
 
 MONITORING_STACK = Resources.of("500m", "1Gi")
-"""The seeds' "Monitoring: ~1GB RAM, ~500m CPU total" (Prometheus, Grafana, Alertmanager): once per cluster,
-on whichever pool carries it; pass it to `pool_capacity(extra_pods=...)`."""
+"""The seeds' "Monitoring: ~1GB RAM, ~500m CPU total" (Prometheus, Grafana, Alertmanager). Kept for callers
+that pass it to `pool_capacity(extra_pods=...)`; the platform now counts the monitoring pods the chart values
+really request (`capacity.platform_services`, layer "monitoring"), which is several times this."""
 
 
 @dataclass(frozen=True)
@@ -317,18 +253,6 @@ def nodes_needed(pods: Sequence[tuple[Resources, int]], node: NodeAllocatable) -
 
 
 @dataclass(frozen=True)
-class PodGroup:
-    """A workload as the model sees it: the requests of its own containers (no sidecar), replica bounds and,
-    for the browser pool, how many concurrent sessions one pod serves."""
-
-    name: str
-    requests: Resources
-    min_replicas: int
-    max_replicas: int
-    sessions_per_pod: int = 0
-
-
-@dataclass(frozen=True)
 class WorkloadFit:
     name: str
     pod: Resources
@@ -352,11 +276,13 @@ class PoolCapacity:
     nodes_needed_min: int | None
     """Nodes that hold every workload at its minimum replicas (None: a pod fits on no node)."""
     nodes_needed_max: int | None
-    """Nodes that hold every workload at its maximum replicas (plus `extra_pods`)."""
+    """Nodes that hold every workload at its maximum replicas (plus `extra_pods` and `platform_pods`)."""
     binding_resource: str
     utilization: float
     """Requests / available of the binding resource on `nodes_needed_max` nodes at maximum scale."""
     problems: tuple[str, ...] = field(default=())
+    platform_pods: tuple[PodGroup, ...] = field(default=())
+    """The platform services' pods counted on this pool (no sidecar; min replicas at min scale, max at max)."""
 
     @property
     def fits(self) -> bool:
@@ -416,9 +342,11 @@ def _utilization(pods: Sequence[tuple[Resources, int]], node: NodeAllocatable, n
 def pool_capacity(instance: InstanceType | str, workloads: Sequence[PodGroup], *, min_nodes: int, max_nodes: int,
                   provider: Provider | None = None, capacity_type: CapacityType = "onDemand",
                   overheads: Overheads | None = None, pool: str = "pool",
-                  extra_pods: Sequence[Resources] = ()) -> PoolCapacity:
-    """The capacity report of one node pool carrying `workloads` (and `extra_pods`, placed as they are, e.g.
-    `MONITORING_STACK`). `problems` lists why the pool cannot hold the workloads at maximum scale."""
+                  extra_pods: Sequence[Resources] = (), platform_pods: Sequence[PodGroup] = ()) -> PoolCapacity:
+    """The capacity report of one node pool carrying `workloads`, plus `extra_pods` (one pod each, placed as they
+    are) and `platform_pods` (the platform services' pods, `capacity.platform_services`: placed as they are, no
+    sidecar, at their minimum replicas at min scale and their maximum at max scale). `problems` lists why the
+    pool cannot hold them all at maximum scale."""
     spec, provider = _resolve(instance, provider)
     overheads = overheads or default_overheads(provider)
     node = node_allocatable(spec, provider, overheads)
@@ -426,6 +354,12 @@ def pool_capacity(instance: InstanceType | str, workloads: Sequence[PodGroup], *
     problems: list[str] = []
     at_min: list[tuple[Resources, int]] = [(extra, 1) for extra in extra_pods]
     at_max: list[tuple[Resources, int]] = list(at_min)
+    for group in platform_pods:
+        if pods_per_node(group.requests, node) == 0:
+            problems.append(f"one {group.name} pod ({group.requests}) does not fit on an empty {spec.name} node, "
+                            f"which has {node.available} for pods")
+        at_min.append((group.requests, group.min_replicas))
+        at_max.append((group.requests, group.max_replicas))
     for group in workloads:
         pod = group.requests + overheads.per_pod
         per_node = pods_per_node(pod, node)
@@ -443,7 +377,7 @@ def pool_capacity(instance: InstanceType | str, workloads: Sequence[PodGroup], *
         problems.append(f"{needed_max} {spec.name} nodes are needed at maximum scale, but maxNodes is {max_nodes}")
     binding, utilization = _utilization(at_max, node, needed_max or 0)
     return PoolCapacity(pool, node, capacity_type, min_nodes, max_nodes, tuple(fits_list), needed_min, needed_max,
-                        binding, utilization, tuple(problems))
+                        binding, utilization, tuple(problems), tuple(platform_pods))
 
 
 @dataclass(frozen=True)
@@ -458,13 +392,17 @@ class FitResult:
 
 
 def fits(instance: InstanceType | str, pods: Sequence[tuple[Resources, int]], max_nodes: int, *,
-         provider: Provider | None = None, overheads: Overheads | None = None) -> FitResult:
+         provider: Provider | None = None, overheads: Overheads | None = None,
+         extra_pods: Sequence[tuple[Resources, int]] = ()) -> FitResult:
     """Whether `count` pods of each requests shape (own containers; the sidecar is added when
-    `overheads.mesh`) fit on `max_nodes` nodes of `instance`. The message says what would fit."""
+    `overheads.mesh`) fit on `max_nodes` nodes of `instance`, together with `extra_pods` (counted as they are,
+    no sidecar: e.g. the platform services' pods, `platform_services.platform_layers(...)` groups at their
+    maximum replicas). The message says what would fit."""
     spec, provider = _resolve(instance, provider)
     overheads = overheads or default_overheads(provider)
     node = node_allocatable(spec, provider, overheads)
     shaped = [(shape + overheads.per_pod, count) for shape, count in pods]
+    shaped += [(shape, count) for shape, count in extra_pods]
     needed = nodes_needed(shaped, node)
     if needed is None:
         too_big = next(shape for shape, _ in shaped if pods_per_node(shape, node) == 0)

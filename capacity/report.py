@@ -5,7 +5,10 @@ Reads `Pulumi.<stack>.yaml` (secret keys stand in as fake values, as in the offl
 allocatable CPU and memory after the kubelet reserve and the daemonsets (mesh and monitoring agents included
 when those add-ons are on), how many API and browser pods fit on a node, the nodes and concurrent sessions at
 minimum and maximum scale, the utilization of the binding resource, and the monthly cost at on-demand and spot
-prices. Nothing talks to Pulumi or a cloud. Exit status 1 when a pool cannot hold its workloads.
+prices. The platform services' own pods (`capacity.platform_services`: istiod, the ingress gateway, Prometheus,
+Grafana, KEDA, cert-manager, metrics-server, cluster-autoscaler, at the requests and replicas their charts are
+given) are counted on the pool that carries them, the first without a NoSchedule/NoExecute taint, one line per
+layer. Nothing talks to Pulumi or a cloud. Exit status 1 when a pool cannot hold its workloads.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 from stack_config import PROJECT, ConfigError, PlatformConfig, validate_stack_config
 from stack_config.sizing import PoolPlan, overheads_for, pool_plans
 
-from .model import MI, MONITORING_STACK, ZERO, control_plane_monthly
+from .model import MI, ZERO, Resources, control_plane_monthly
+from .platform_services import PlatformLayer, layers_total
 from .prices import HOURS_PER_MONTH, PRICE_REGIONS, PRICES_AS_OF
 
 
@@ -40,6 +44,30 @@ def _gib(num_bytes: int) -> str:
     return f"{num_bytes / 2**30:.2f}Gi"
 
 
+def _res(value: Resources) -> str:
+    return f"{value.cpu_m}m / {value.memory_bytes / MI:.0f}Mi"
+
+
+def _replicas(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def platform_lines(layers: tuple[PlatformLayer, ...]) -> list[str]:
+    """One line per platform layer: its pods (replicas x requests) and the layer's total at min and max scale."""
+    lines = []
+    for layer in layers:
+        pods = ", ".join(f"{pod.name} {_replicas(pod.replicas.min, pod.replicas.max)} x {_res(pod.requests)}"
+                         for pod in layer.pods)
+        low, high = layer.total("min"), layer.total("max")
+        total = _res(high) if low == high else f"{_res(low)} to {_res(high)}"
+        lines.append(f"  platform     {layer.name}: {pods} = {total}")
+    if len(layers) > 1:
+        low, high = layers_total(layers, "min"), layers_total(layers, "max")
+        total = _res(high) if low == high else f"{_res(low)} at min scale, {_res(high)} at max"
+        lines.append(f"  platform     all layers: {total} (no sidecar; counted in the nodes needed below)")
+    return lines
+
+
 def _pool_lines(plan: PoolPlan) -> list[str]:
     pool, report = plan.pool, plan.report
     lines = [f"## pool {pool.name}: {plan.instance_type or '(no type)'}, {pool.capacity_type}, "
@@ -57,6 +85,7 @@ def _pool_lines(plan: PoolPlan) -> list[str]:
         f"  daemonsets   {node.daemonsets.cpu_m}m CPU / {node.daemonsets.memory_bytes / MI:.0f}Mi",
         f"  for pods     {node.available.cpu_m}m CPU / {_gib(node.available.memory_bytes)}, {node.pod_slots} pod slots",
     ]
+    lines += platform_lines(plan.platform)
     if not report.workloads:
         lines.append("  no workload is scheduled only here")
     for fit in report.workloads:
@@ -116,27 +145,38 @@ def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
     if provider == "kind":
         reports = [p.report for p in plans if p.report]
         total = sum((f.pod.times(f.max_replicas) for r in reports for f in r.workloads), start=ZERO)
+        total = total + layers_total([layer for p in plans for layer in p.platform])
         host = reports[0].node.available if reports else None
         if host is not None:
             share = max(total.cpu_m / max(host.cpu_m, 1), total.memory_bytes / max(host.memory_bytes, 1))
-            lines.append(f"## kind: every node shares one Docker host; all workloads at max scale request {total}, "
-                         f"{share:.0%} of one host's {host}")
+            lines.append(f"## kind: every node shares one Docker host; all workloads and platform services at max "
+                         f"scale request {total}, {share:.0%} of one host's {host}")
             lines.append("")
     at_min, at_max, ceiling = cluster_monthly(plans)
     control = control_plane_monthly(provider)
     lines.append(f"## cluster: nodes at each pool's capacity type {_money(at_min)} at min scale, {_money(at_max)} at "
                  f"max scale per month, control plane {_money(control)}, total {_money(at_min + control)}-"
                  f"{_money(at_max + control)} (every pool at maxNodes: {_money(ceiling + control)})")
-    if overheads.monitoring:
-        lines.append(f"  (plus the monitoring stack's own pods, ~{MONITORING_STACK.cpu_m}m CPU / "
-                     f"{MONITORING_STACK.memory_bytes / MI:.0f}Mi, on whichever pool they land)")
+    carriers = [p for p in plans if p.platform]
+    if carriers:
+        layers = [layer for p in carriers for layer in p.platform]
+        lines.append(f"  (the platform services' pods, {_res(layers_total(layers, 'min'))} at min scale and "
+                     f"{_res(layers_total(layers, 'max'))} at max, are counted on pool "
+                     f"{' and '.join(p.pool.name for p in carriers)})")
     return "\n".join(lines) + "\n", ok
 
 
 def _pool_json(plan: PoolPlan) -> dict[str, Any]:
     report = plan.report
     entry: dict[str, Any] = {"pool": plan.pool.name, "instanceType": plan.instance_type,
-                             "report": asdict(report) if report else None}
+                             "report": asdict(report) if report else None,
+                             "platformServices": [
+                                 {"layer": layer.name, "minScale": asdict(layer.total("min")),
+                                  "maxScale": asdict(layer.total("max")),
+                                  "pods": [{"name": pod.name, "release": pod.release, "requests": asdict(pod.requests),
+                                            "minReplicas": pod.replicas.min, "maxReplicas": pod.replicas.max}
+                                           for pod in layer.pods]}
+                                 for layer in plan.platform]}
     if report is not None:
         low, high = report.nodes_at_min_scale, report.nodes_at_max_scale
         entry["nodesAtMinScale"], entry["nodesAtMaxScale"] = low, high

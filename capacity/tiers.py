@@ -3,9 +3,11 @@
 The seeds (000_*.txt, "Scaling Tiers") size Dev to XL as node counts and monthly costs for 10 to 400
 concurrent sessions, on c5.2xlarge nodes (8 vCPU, 16 GB, $0.34/h). This recomputes each tier for the same
 sessions with the platform's shape: browser pods of 2 CPU / 4Gi requests serving 10 sessions each on a
-tainted browser pool, the seed's API pod count (500m / 512Mi) on an API pool that also carries the monitoring
-stack (~500m / 1Gi) and keeps at least two nodes once it has two pods, the Istio sidecar on every pod, and the
-istio-cni and node-exporter daemonsets on every node. Cost is nodes x hourly price x 730 h plus the
+tainted browser pool, the seed's API pod count (500m / 512Mi) on an API pool that also carries the platform
+services' own pods (`capacity.platform_services` with every add-on on, highly available, at their maximum
+replicas: istiod, the ingress gateway, Prometheus, Grafana, Alertmanager, KEDA, cert-manager, metrics-server and,
+on EKS, cluster-autoscaler) and keeps at least two nodes once it has two pods, the Istio sidecar on every
+workload pod, and the istio-cni and node-exporter daemonsets on every node. Cost is nodes x hourly price x 730 h plus the
 control-plane fee; "spot browsers" runs the browser pool on spot and the API pool on demand.
 
 `--write` replaces the block between the markers in docs/capacity.md; tests/test_capacity.py fails when the
@@ -21,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .model import (
-    MONITORING_STACK,
     PodGroup,
     Provider,
     Resources,
@@ -29,6 +30,7 @@ from .model import (
     default_overheads,
     pool_capacity,
 )
+from .platform_services import platform_layers
 from .prices import HOURS_PER_MONTH, PRICES_AS_OF, instance_type
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "capacity.md"
@@ -84,9 +86,11 @@ def compute_tier(tier: SeedTier, node_type: str, provider: Provider, *, mesh: bo
     browser_pods = math.ceil(tier.sessions / SESSIONS_PER_POD)
     browser = pool_capacity(node_type, [PodGroup("browser", BROWSER_POD, browser_pods, browser_pods, SESSIONS_PER_POD)],
                             min_nodes=0, max_nodes=1000, provider=provider, overheads=overheads, pool="browser")
+    platform = platform_layers(provider, mesh=mesh, monitoring=monitoring, keda=monitoring, tls=mesh,
+                               highly_available=True)
     api = pool_capacity(node_type, [PodGroup("api", API_POD, tier.api_pods, tier.api_pods)], min_nodes=0,
                         max_nodes=1000, provider=provider, overheads=overheads, pool="api",
-                        extra_pods=[MONITORING_STACK] if monitoring else [])
+                        platform_pods=[group for layer in platform for group in layer.pod_groups])
     assert browser.nodes_needed_max is not None and api.nodes_needed_max is not None
     api_nodes = max(api.nodes_needed_max, min(tier.api_pods, API_HA_NODES))
     spec = instance_type(node_type)

@@ -83,15 +83,27 @@ def helm_release(
     )
 
 
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")
+POD_SECURITY_MODES = ("enforce", "audit", "warn")
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    """`pod-security.kubernetes.io/{enforce,audit,warn}: <level>`."""
+    return {f"pod-security.kubernetes.io/{mode}": level for mode in POD_SECURITY_MODES}
+
+
 def system_namespace(
     resource_name: str, name: str, *, pod_security: str, parent: pulumi.Resource, labels: dict[str, str] | None = None,
 ) -> k8s.core.v1.Namespace:
-    """A namespace for an add-on, with its Pod Security level stated (not left to the cluster default)."""
+    """A namespace for an add-on, with its Pod Security level stated (not left to the cluster default): the same
+    level enforced, audited and warned about, so what the audit log and `kubectl` warnings report is exactly
+    what admission rejects."""
+    if pod_security not in POD_SECURITY_LEVELS:
+        raise ValueError(f"pod_security must be one of {', '.join(POD_SECURITY_LEVELS)}, got '{pod_security}'")
     return k8s.core.v1.Namespace(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={
-            "pod-security.kubernetes.io/enforce": pod_security,
-            "pod-security.kubernetes.io/warn": pod_security,
+            **pod_security_labels(pod_security),
             "app.kubernetes.io/part-of": "browser-platform",
             "app.kubernetes.io/managed-by": "pulumi",
             **(labels or {}),

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from capacity import platform_services as sizes
 from stack_config.cluster import NodePool
 
 CHART_REPOSITORY = "https://kubernetes.github.io/autoscaler"
@@ -99,7 +100,9 @@ def autoscaler_values(cluster_name: str, region: str, image_tag: str, pools: lis
             "expander": "least-waste",
             "skip-nodes-with-system-pods": False,
         },
-        "resources": {"requests": {"cpu": "100m", "memory": "300Mi"}, "limits": {"memory": "600Mi"}},
+        # Requests and replicas from capacity/platform_services.py, which the capacity model counts.
+        "replicaCount": sizes.CLUSTER_AUTOSCALER_REPLICAS.max,
+        "resources": {"requests": sizes.CLUSTER_AUTOSCALER.values(), "limits": {"memory": "600Mi"}},
         "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,

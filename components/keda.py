@@ -13,6 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from capacity import platform_services as sizes
 from stack_config.addons import KedaSettings
 from stack_config.workloads import Autoscaling
 
@@ -84,6 +85,22 @@ def scaled_object_spec(args: KedaArgs) -> dict[str, object]:
     }
 
 
+def keda_values() -> dict[str, object]:
+    """The chart's values: requests and replica counts from capacity/platform_services.py (layer "keda")."""
+    replicas = sizes.KEDA_REPLICAS.max
+    return {
+        "operator": {"replicaCount": replicas},
+        "metricsServer": {"replicaCount": replicas},
+        "webhooks": {"replicaCount": replicas},
+        "resources": {
+            "operator": {"requests": sizes.KEDA_OPERATOR.values(), "limits": {"memory": "512Mi"}},
+            "metricServer": {"requests": sizes.KEDA_METRICS_SERVER.values(), "limits": {"memory": "512Mi"}},
+            "webhooks": {"requests": sizes.KEDA_WEBHOOKS.values(), "limits": {"memory": "256Mi"}},
+        },
+        "podDisruptionBudget": {"operator": {"maxUnavailable": 1}},
+    }
+
+
 class Keda(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
     scaled_object: k8s.apiextensions.CustomResource
@@ -93,14 +110,7 @@ class Keda(pulumi.ComponentResource):
         namespace = charts.system_namespace(f"{name}-namespace", args.namespace, pod_security="restricted", parent=self)
         self.release = charts.helm_release(
             f"{name}-release", charts.KEDA, namespace=args.namespace,
-            values={
-                "resources": {
-                    "operator": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-                    "metricServer": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-                    "webhooks": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
-                },
-                "podDisruptionBudget": {"operator": {"maxUnavailable": 1}},
-            },
+            values=keda_values(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
         target = args.target

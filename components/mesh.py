@@ -27,6 +27,7 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicySpecArgs,
 )
 
+from capacity import platform_services as sizes
 from stack_config.addons import MeshSettings, ProxyResources
 from stack_config.workloads import ComputeResources
 
@@ -125,15 +126,19 @@ class MeshControlPlane(pulumi.ComponentResource):
                 ),
                 opts=in_istio,
             ))
-        cni_values: dict[str, object] = {**platform_values}
+        # Requests and replicas of every chart below come from capacity/platform_services.py, which the capacity
+        # model counts on the nodes (tests/test_capacity.py compares the two).
+        cni_settings: dict[str, object] = {"resources": {"requests": sizes.ISTIO_CNI_NODE.values()}}
         if on_gke:
-            cni_values["cni"] = {"cniBinDir": GKE_CNI_BIN_DIR}  # GKE keeps CNI binaries outside /opt/cni/bin
+            cni_settings["cniBinDir"] = GKE_CNI_BIN_DIR  # GKE keeps CNI binaries outside /opt/cni/bin
+        cni_values: dict[str, object] = {**platform_values, "cni": cni_settings}
         cni = charts.helm_release(
             f"{name}-cni", charts.istio("cni", args.version), namespace=ISTIO_NAMESPACE, release_name="istio-cni",
             values=cni_values, opts=pulumi.ResourceOptions(parent=self, depends_on=cni_after),
         )
 
         proxy = args.settings.proxy
+        istiod_replicas = sizes.istiod_replicas(cloud)
         mesh_config: dict[str, object] = {
             "accessLogFile": "/dev/stdout",
             "defaultConfig": {"holdApplicationUntilProxyStarts": True},
@@ -147,8 +152,11 @@ class MeshControlPlane(pulumi.ComponentResource):
                 **platform_values,
                 "pilot": {
                     "cni": {"enabled": True},  # no istio-init (NET_ADMIN) container: the CNI agent redirects traffic
-                    "autoscaleMin": 2 if cloud else 1,
-                    "resources": {"requests": {"cpu": "200m", "memory": "512Mi"}},
+                    "autoscaleEnabled": istiod_replicas.autoscaled,
+                    "autoscaleMin": istiod_replicas.min,
+                    "autoscaleMax": istiod_replicas.max,
+                    "replicaCount": istiod_replicas.min,
+                    "resources": {"requests": sizes.ISTIOD.values()},
                 },
                 "global": {
                     **(platform_values.get("global") or {}),  # type: ignore[dict-item]
@@ -170,6 +178,7 @@ class MeshControlPlane(pulumi.ComponentResource):
             self.ingress_namespace = charts.system_namespace(
                 f"{name}-ingress-namespace", args.ingress_namespace, pod_security="baseline", parent=self)
             node_ports = args.gateway.node_ports
+            gateway_replicas = sizes.gateway_replicas(cloud)
             ports = [
                 {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
                 {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80},
@@ -187,10 +196,10 @@ class MeshControlPlane(pulumi.ComponentResource):
                         "ports": ports,
                         "annotations": dict(args.gateway.annotations),
                     },
-                    "autoscaling": {"enabled": cloud, "minReplicas": 2, "maxReplicas": 5},
-                    "replicaCount": 2 if cloud else 1,
-                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
-                                  "limits": {"cpu": "2", "memory": "1Gi"}},
+                    "autoscaling": {"enabled": gateway_replicas.autoscaled, "minReplicas": gateway_replicas.min,
+                                    "maxReplicas": gateway_replicas.max},
+                    "replicaCount": gateway_replicas.min,
+                    "resources": {"requests": sizes.ISTIO_GATEWAY.values(), "limits": {"cpu": "2", "memory": "1Gi"}},
                 },
                 # The gateway's pods are injected with the `gateway` template by istiod's webhook.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ingress_namespace, self.istiod]),

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 
 import pulumi
 
+from capacity import platform_services as sizes
+from capacity.platform_services import FLAVORS_WITH_BUILT_IN_METRICS_SERVER, needs_metrics_server
+
 from . import charts
 from .cluster import ClusterFlavor
 
-FLAVORS_WITH_BUILT_IN_METRICS_SERVER: frozenset[ClusterFlavor] = frozenset({"gke"})
-
-
-def needs_metrics_server(flavor: ClusterFlavor) -> bool:
-    return flavor not in FLAVORS_WITH_BUILT_IN_METRICS_SERVER
+__all__ = ["FLAVORS_WITH_BUILT_IN_METRICS_SERVER", "MetricsServer", "MetricsServerArgs", "needs_metrics_server"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +35,11 @@ class MetricsServer(pulumi.ComponentResource):
         local = args.flavor == "kind"
         values: dict[str, object] = {
             "args": ["--kubelet-insecure-tls"] if local else [],
-            # Two replicas on clouds: every HPA and KEDA's cpu/memory triggers stop while it is down.
-            "replicas": 1 if local else 2,
+            # Two replicas on clouds: every HPA and KEDA's cpu/memory triggers stop while it is down. Requests and
+            # replicas from capacity/platform_services.py, which the capacity model counts.
+            "replicas": sizes.metrics_server_replicas(not local).max,
             "podDisruptionBudget": {"enabled": not local, "maxUnavailable": 1},
-            "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "400Mi"}},
+            "resources": {"requests": sizes.METRICS_SERVER.values(), "limits": {"memory": "400Mi"}},
         }
         self.release = charts.helm_release(
             f"{name}-release", charts.METRICS_SERVER, namespace=args.namespace, values=values,

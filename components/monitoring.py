@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from capacity import platform_services as sizes
 from stack_config.addons import MonitoringSettings
 
 from . import charts
@@ -34,7 +35,14 @@ DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 """What the Grafana dashboard sidecar of the chart looks for (its default label and value)."""
 
 
+def _requests(requests: sizes.Requests, memory_limit: str) -> dict[str, object]:
+    return {"requests": requests.values(), "limits": {"memory": memory_limit}}
+
+
 def chart_values(settings: MonitoringSettings, highly_available: bool) -> dict[str, object]:
+    """The chart's values. Requests and replicas come from capacity/platform_services.py (layer "monitoring"),
+    which the capacity model counts on the pool that carries these pods; the chart's defaults (no requests for
+    Alertmanager, Grafana, kube-state-metrics, the operator, node-exporter) are replaced by explicit ones."""
     return {
         "fullnameOverride": RELEASE_NAME,
         # Managed control planes (EKS, GKE) hide these; kind's bind to localhost. Scraping them only raises alerts.
@@ -45,7 +53,6 @@ def chart_values(settings: MonitoringSettings, highly_available: bool) -> dict[s
         "prometheus": {"prometheusSpec": {
             "retention": settings.retention,
             "scrapeInterval": settings.scrape_interval,
-            "replicas": 2 if highly_available else 1,
             # Select every ServiceMonitor/PodMonitor/PrometheusRule, not only those labelled for this release.
             "serviceMonitorSelectorNilUsesHelmValues": False,
             "podMonitorSelectorNilUsesHelmValues": False,
@@ -54,15 +61,33 @@ def chart_values(settings: MonitoringSettings, highly_available: bool) -> dict[s
                 "accessModes": ["ReadWriteOnce"],
                 "resources": {"requests": {"storage": settings.storage_size}},
             }}},
-            "resources": {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+            "replicas": sizes.prometheus_replicas(highly_available).max,
+            "resources": _requests(sizes.PROMETHEUS, "4Gi"),
         }},
-        "alertmanager": {"alertmanagerSpec": {"replicas": 2 if highly_available else 1}},
+        "alertmanager": {"alertmanagerSpec": {
+            "replicas": sizes.alertmanager_replicas(highly_available).max,
+            "resources": _requests(sizes.ALERTMANAGER, "256Mi"),
+        }},
         "grafana": {
+            "replicas": sizes.GRAFANA_REPLICAS.max,
+            "resources": _requests(sizes.GRAFANA, "512Mi"),
             # The admin login comes from a Secret Pulumi writes from secret config, never from chart values.
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
-            "sidecar": {"dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"}},
+            "sidecar": {
+                "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"},
+                "resources": _requests(sizes.GRAFANA_SIDECAR, "256Mi"),  # each sidecar: dashboards, datasources
+            },
             "persistence": {"enabled": False},
         },
+        "kube-state-metrics": {
+            "replicas": sizes.KUBE_STATE_METRICS_REPLICAS.max,
+            "resources": _requests(sizes.KUBE_STATE_METRICS, "256Mi"),
+        },
+        "prometheusOperator": {
+            "resources": _requests(sizes.PROMETHEUS_OPERATOR, "256Mi"),
+            "prometheusConfigReloader": {"resources": _requests(sizes.CONFIG_RELOADER, "128Mi")},
+        },
+        "prometheus-node-exporter": {"resources": _requests(sizes.NODE_EXPORTER, "128Mi")},
     }
 
 

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from capacity import platform_services as sizes
 from stack_config.addons import CloudDnsSolver, Http01Solver, Route53Solver, TlsSettings
 
 from . import charts
@@ -68,15 +69,19 @@ def uses_dns01(tls: TlsSettings) -> bool:
 
 def cert_manager_values(highly_available: bool,
                         service_account_annotations: dict[str, pulumi.Input[str]] | None = None) -> dict[str, object]:
-    replicas = 2 if highly_available else 1
+    # Requests and replicas from capacity/platform_services.py (layer "tls"), which the capacity model counts.
+    replicas = sizes.cert_manager_replicas(highly_available).max
     return {
         "crds": {"enabled": True, "keep": True},  # keep: uninstalling the chart must not delete every Certificate
         "replicaCount": replicas,
-        "webhook": {"replicaCount": replicas},
+        "webhook": {"replicaCount": replicas,
+                    "resources": {"requests": sizes.CERT_MANAGER_WEBHOOK.values(), "limits": {"memory": "256Mi"}}},
+        "cainjector": {"replicaCount": sizes.CERT_MANAGER_CAINJECTOR_REPLICAS.max,
+                       "resources": {"requests": sizes.CERT_MANAGER_CAINJECTOR.values(), "limits": {"memory": "512Mi"}}},
         "podDisruptionBudget": {"enabled": highly_available},
         "serviceAccount": {"name": CERT_MANAGER_SERVICE_ACCOUNT,
                            "annotations": dict(service_account_annotations or {})},
-        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        "resources": {"requests": sizes.CERT_MANAGER_CONTROLLER.values(), "limits": {"memory": "512Mi"}},
     }
 
 

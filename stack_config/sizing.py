@@ -10,6 +10,13 @@ and the policy pack show whether they fit). `pool_plans` gives `python -m capaci
 The pool's node type is its first `instanceTypes` entry (the type the autoscaler starts with); kind pools use
 the `kind` node of the capacity table. A pool with a type the table does not know is not checked. A workload
 whose nodeSelector matches several pools is not checked against any one of them (its pods may spread).
+
+The platform services' own pods (istiod, the ingress gateway, Prometheus, Grafana, KEDA, cert-manager,
+metrics-server, cluster-autoscaler; `capacity.platform_services`, the numbers the charts are given) tolerate no
+taint of ours, so they are counted on the first pool without a NoSchedule/NoExecute taint (cluster-autoscaler on
+the first untainted on-demand pool, where its nodeSelector pins it); `ClusterBase` rejects a config without
+such a pool. On that pool they count towards the derived node bounds of a session-sized pool and towards its
+`maxNodes` check, and one of them larger than a cloud node of the pool's type is rejected.
 """
 
 from __future__ import annotations
@@ -21,11 +28,14 @@ from capacity import (
     CLOUD_PROVIDER,
     INSTANCE_TYPES,
     Overheads,
+    PlatformLayer,
     PodGroup,
     PoolCapacity,
     Provider,
     Resources,
     default_overheads,
+    platform_layers,
+    pods_per_node,
     pool_capacity,
 )
 
@@ -83,21 +93,50 @@ class PoolPlan:
     workloads: tuple[tuple[str, WorkloadBase], ...]
     report: PoolCapacity | None
     """None when the instance type is not in the capacity table."""
+    platform: tuple[PlatformLayer, ...] = ()
+    """The platform services' layers whose pods this pool carries (see `platform_placement`)."""
+
+
+def platform_services_for(config: PlatformConfig) -> tuple[PlatformLayer, ...]:
+    """The platform services components/addons.py installs for this config, under the same conditions."""
+    mesh = config.mesh.enabled
+    ingress = config.ingress is not None and mesh
+    keda = config.autoscaling.keda.enabled and config.workloads.browser.autoscaling is not None
+    return platform_layers(config.cluster.kind, mesh=mesh, monitoring=config.monitoring.enabled, keda=keda,
+                           tls=ingress, gateway=ingress, highly_available=config.cluster.kind != "kind")
+
+
+def platform_placement(config: PlatformConfig) -> dict[int, tuple[PlatformLayer, ...]]:
+    """Pool index -> the platform layers counted on it: every layer on the first pool without a NoSchedule/NoExecute
+    taint; cluster-autoscaler on the first untainted on-demand pool if there is one (its nodeSelector,
+    components/cluster_autoscaler.py). Empty when no pool is untainted (validation rejects that config)."""
+    pools = config.cluster.node_pools
+    home = next((i for i, pool in enumerate(pools) if pool.schedules_system_pods), None)
+    if home is None:
+        return {}
+    on_demand = next((i for i, pool in enumerate(pools) if pool.capacity_type == "onDemand" and not pool.taints), home)
+    placed: dict[int, list[PlatformLayer]] = {}
+    for layer in platform_services_for(config):
+        placed.setdefault(on_demand if layer.on_demand_only else home, []).append(layer)
+    return {index: tuple(layers) for index, layers in placed.items()}
 
 
 def pool_plans(config: PlatformConfig) -> list[PoolPlan]:
     provider: Provider = config.cluster.kind
     overheads = overheads_for(config)
+    placement = platform_placement(config)
     plans: list[PoolPlan] = []
     for index, pool in enumerate(config.cluster.node_pools):
         owned = tuple((name, w) for name, w in config.workload_items() if config.pools_for(w) == [pool])
+        platform = placement.get(index, ())
         type_name = node_type(pool, provider)
         report = None
         if type_name in INSTANCE_TYPES and CLOUD_PROVIDER[INSTANCE_TYPES[type_name].cloud] == provider:
             report = pool_capacity(type_name, [pod_group(name, w) for name, w in owned], min_nodes=pool.min_nodes,
                                    max_nodes=pool.max_nodes, provider=provider, capacity_type=pool.capacity_type,
-                                   overheads=overheads, pool=pool.name)
-        plans.append(PoolPlan(index, pool, type_name, owned, report))
+                                   overheads=overheads, pool=pool.name,
+                                   platform_pods=[group for layer in platform for group in layer.pod_groups])
+        plans.append(PoolPlan(index, pool, type_name, owned, report, platform))
     return plans
 
 
@@ -111,15 +150,17 @@ def size_pools(config: PlatformConfig) -> PlatformConfig:
     derived: dict[int, NodePool] = {}
     for plan in pool_plans(config):
         pool, report = plan.pool, plan.report
-        if not plan.workloads:
+        if not plan.workloads and not plan.platform:
             continue
         where = ("cluster", "nodePools", plan.index)
         by_sessions = any(isinstance(w, BrowserWorkload) and w.sized_by_sessions for _, w in plan.workloads)
-        summary = ", ".join(
-            f"workloads.{name} up to {w.max_replicas} pods"
-            + (f" ({w.max_replicas * w.sessions_per_pod} sessions)" if isinstance(w, BrowserWorkload) else "")
-            for name, w in plan.workloads
-        )
+        summary = ", ".join([
+            *(f"workloads.{name} up to {w.max_replicas} pods"
+              + (f" ({w.max_replicas * w.sessions_per_pod} sessions)" if isinstance(w, BrowserWorkload) else "")
+              for name, w in plan.workloads),
+            *([f"the platform services' {sum(layer.pod_count() for layer in plan.platform)} pods "
+               f"({', '.join(layer.name for layer in plan.platform)})"] if plan.platform else []),
+        ])
         if report is None:
             if by_sessions and not _explicit(pool, "max_nodes"):
                 raise ConfigFieldError(
@@ -138,6 +179,14 @@ def size_pools(config: PlatformConfig) -> PlatformConfig:
                     f"{plan.instance_type} node has for pods ({report.node.available}); choose a larger type or "
                     "smaller requests",
                 )
+        for group in report.platform_pods:
+            if pool.instance_types and pods_per_node(group.requests, report.node) == 0:
+                raise ConfigFieldError(
+                    (*where, "instanceTypes", 0),
+                    f"pool '{pool.name}' is the first without a NoSchedule/NoExecute taint, so it carries the platform "
+                    f"services; one {group.name} pod requests {group.requests}, more than a {plan.instance_type} node "
+                    f"has for pods ({report.node.available}); choose a larger type",
+                )
         needed_max = report.nodes_needed_max or 0
         needed_min = report.nodes_needed_min or 0
         if not by_sessions:
@@ -154,7 +203,8 @@ def size_pools(config: PlatformConfig) -> PlatformConfig:
                 raise ConfigFieldError(
                     (*where, "maxNodes"),
                     f"pool '{pool.name}' cannot hold {summary}: that needs {needed_max} {plan.instance_type} nodes, "
-                    f"maxNodes is {pool.max_nodes}. One node fits {per_node}, so {pool.max_nodes} nodes hold {holds}. "
+                    f"maxNodes is {pool.max_nodes}. One node fits {per_node}, so {pool.max_nodes} nodes hold {holds}"
+                    f"{' (before the platform services)' if plan.platform else ''}. "
                     f"Raise maxNodes to {needed_max}, choose a larger instance type, or lower the maximum",
                 )
         else:

@@ -153,7 +153,7 @@ def test_istio_installs_in_order_with_cni(evaluated: Evaluated, stack: str) -> N
         selector = quota.inputs["spec"]["scopeSelector"]["matchExpressions"][0]
         assert selector["values"] == ["system-node-critical"]
     else:
-        assert "cni" not in cni.inputs["values"]
+        assert "cniBinDir" not in cni.inputs["values"]["cni"]  # the chart's /opt/cni/bin
     gateway = found.get("istio-ingressgateway")
     if config_of(stack).ingress is None:
         assert gateway is None
@@ -281,6 +281,29 @@ def test_browser_pool_scales_on_sessions(evaluated: Evaluated, stack: str) -> No
     assert api_hpa.plain_inputs["spec"]["behavior"] == behavior
     assert deployment(ev, "browser").urn in scaled.dependencies
     assert releases(ev)["kube-prometheus-stack"].urn in scaled.dependencies
+
+
+ADDON_POD_SECURITY = {
+    # The level each add-on namespace really needs: the CNI node agent edits the node's CNI config (privileged);
+    # node-exporter uses hostNetwork, hostPID and host paths (privileged); the gateway's pods set the
+    # ip_unprivileged_port_start sysctl and pin no seccomp profile (baseline); cert-manager and KEDA run as
+    # non-root with RuntimeDefault seccomp and no capabilities (restricted).
+    "istio-system": "privileged",
+    "monitoring": "privileged",
+    "cert-manager": "restricted",
+    "keda": "restricted",
+}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_addon_namespaces_enforce_audit_and_warn_one_pod_security_level(evaluated: Evaluated, stack: str) -> None:
+    config = config_of(stack)
+    expected = {**ADDON_POD_SECURITY, config.ingress_namespace: "baseline", config.namespace: "restricted"}
+    namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in of_kind(evaluated(stack), "Namespace")}
+    assert namespaces, "no namespace recorded"
+    for name, labels in namespaces.items():
+        levels = {mode: labels.get(f"pod-security.kubernetes.io/{mode}") for mode in charts.POD_SECURITY_MODES}
+        assert set(levels.values()) == {expected[name]}, f"{stack}: namespace {name} has {levels}"
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -5,13 +5,16 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from capacity import (
     GI,
+    ISTIO_CNI,
     MI,
+    NODE_EXPORTER,
     PodGroup,
     Resources,
     UnknownInstanceTypeError,
@@ -20,14 +23,19 @@ from capacity import (
     instance_type,
     node_allocatable,
     nodes_needed,
+    platform_layers,
     pods_per_node,
     pool_capacity,
     system_reserve,
 )
+from capacity import platform_services as sizes
 from capacity import tiers as tier_table
-from offline.harness import stack_file_config
+from offline.harness import StackEvaluation, stack_file_config
 from stack_config import ConfigError, validate_stack_config
+from stack_config.sizing import platform_services_for, pool_plans
 from stack_config.workloads import BrowserWorkload
+
+from .conftest import STACKS
 
 KEY = "browser-platform"
 BROWSER = Resources.of("2", "4Gi")
@@ -310,7 +318,8 @@ def test_report_costs_the_prod_stack_at_the_nodes_it_needs() -> None:
     config = load_config("prod")
     doc = as_json("prod", config)
     pools = {p["pool"]: p for p in doc["pools"]}
-    # api: m7i.xlarge on demand, 3-10 API pods (600m with the sidecar) need 1-2 nodes; minNodes 3 is the floor.
+    # api: m7i.xlarge on demand, 3-10 API pods (600m with the sidecar) plus the platform services (2600m at min
+    # scale, 3500m at max) need 2-3 nodes; minNodes 3 is the floor.
     # browser: c7i.2xlarge spot, 5-60 pods at 3 per node need 2-20 nodes of the 0-30 allowed.
     assert (pools["api"]["nodesAtMinScale"], pools["api"]["nodesAtMaxScale"]) == (3, 3)
     assert (pools["browser"]["nodesAtMinScale"], pools["browser"]["nodesAtMaxScale"]) == (2, 20)
@@ -322,3 +331,180 @@ def test_report_costs_the_prod_stack_at_the_nodes_it_needs() -> None:
     text, ok = render("prod", config)
     assert ok
     assert "total $725-$2,617" in text and "every pool at maxNodes: $4,110" in text
+
+
+# --- the platform services' own pods -----------------------------------------------------------------------------
+
+
+def test_platform_layers_on_a_highly_available_eks_cluster() -> None:
+    layers = {layer.name: layer for layer in platform_layers("eks", mesh=True, monitoring=True, keda=True, tls=True)}
+    assert list(layers) == ["metrics-server", "cluster-autoscaler", "mesh", "monitoring", "tls", "keda"]
+    assert layers["metrics-server"].total() == Resources.of("200m", "400Mi")  # 2 x 100m / 200Mi
+    assert layers["cluster-autoscaler"].total() == Resources.of("100m", "300Mi") and layers["cluster-autoscaler"].on_demand_only
+    # istiod 2-5 x 200m / 512Mi, gateway 2-5 x 100m / 128Mi
+    assert layers["mesh"].total("min") == Resources.of("600m", f"{2 * 512 + 2 * 128}Mi")
+    assert layers["mesh"].total("max") == Resources.of("1500m", f"{5 * 512 + 5 * 128}Mi")
+    # Prometheus 2 x (500m / 2Gi + reloader 10m / 50Mi), Alertmanager 2 x (50m / 128Mi + reloader), Grafana
+    # 100m / 256Mi + two sidecars of 10m / 64Mi, kube-state-metrics 10m / 64Mi, operator 20m / 64Mi
+    assert layers["monitoring"].total() == Resources.of("1290m", f"{2 * 2098 + 2 * 178 + 384 + 64 + 64}Mi")
+    # cert-manager controller and webhook 2 x (50m / 128Mi, 20m / 64Mi), cainjector 20m / 128Mi
+    assert layers["tls"].total() == Resources.of("160m", "512Mi")
+    assert layers["keda"].total() == Resources.of("250m", "320Mi")  # operator, metrics apiserver, webhooks
+    kind = {layer.name: layer for layer in platform_layers("kind", mesh=True, monitoring=True, keda=True, tls=True)}
+    assert "cluster-autoscaler" not in kind and kind["mesh"].total("max") == Resources.of("300m", "640Mi")
+    gke = {layer.name for layer in platform_layers("gke", mesh=True, monitoring=False, keda=False, tls=False)}
+    assert gke == {"mesh"}  # GKE brings metrics-server and the autoscaler itself; no ingress: no gateway
+    # The daemonsets the model adds per node use the same numbers as the charts.
+    assert ISTIO_CNI.requests == sizes.ISTIO_CNI_NODE.resources and NODE_EXPORTER.requests == sizes.NODE_EXPORTER.resources
+
+
+def test_api_pool_carries_the_platform_pods() -> None:
+    # Hand-computed: m6i.xlarge on EKS with mesh and monitoring has 3615m / 15107Mi for pods (see the m7i.xlarge of
+    # prod: same shape). API 3-10 pods of 600m / 640Mi with the sidecar; platform pods without sidecar.
+    platform = platform_layers("eks", mesh=True, monitoring=True, keda=True, tls=True)
+    groups = [group for layer in platform for group in layer.pod_groups]
+    report = pool_capacity("m6i.xlarge", [PodGroup("api", API, 3, 10)], min_nodes=0, max_nodes=6, provider="eks",
+                           overheads=default_overheads("eks", mesh=True), pool="api", platform_pods=groups)
+    assert report.node.available == Resources(3615, 15107 * MI)
+    # min: 3 x 600m + 2600m (metrics-server 200, autoscaler 100, mesh 600, monitoring 1290, tls 160, keda 250)
+    # = 4400m > 3615m -> 2 nodes; max: 10 x 600m + 3500m (istiod and gateway at 5) = 9500m -> 3 nodes (2.63)
+    assert (report.nodes_needed_min, report.nodes_needed_max) == (2, 3)
+    assert report.binding_resource == "cpu"
+    assert report.utilization == pytest.approx(9500 / (3 * 3615))
+    # Without them the same pool needs 1-2 nodes: what the model said before it knew about these pods.
+    alone = pool_capacity("m6i.xlarge", [PodGroup("api", API, 3, 10)], min_nodes=0, max_nodes=6, provider="eks",
+                          overheads=default_overheads("eks", mesh=True))
+    assert (alone.nodes_needed_min, alone.nodes_needed_max) == (1, 2)
+    # `fits` (the policy pack's check) takes them as extra pods, without a sidecar.
+    extra = [(group.requests, group.max_replicas) for group in groups]
+    assert fits("m6i.xlarge", [(API, 10)], 3, overheads=default_overheads("eks", mesh=True), extra_pods=extra)
+    assert not fits("m6i.xlarge", [(API, 10)], 2, overheads=default_overheads("eks", mesh=True), extra_pods=extra)
+
+
+def _browser_pool_first_and_untainted() -> dict[str, Any]:
+    config = _eks_config()
+    api_pool, browser_pool = config["cluster"]["nodePools"]
+    browser_pool.pop("taints")
+    config["cluster"]["nodePools"] = [browser_pool, api_pool]
+    return config
+
+
+def test_platform_pods_go_to_the_first_untainted_pool() -> None:
+    config = _validate(_eks_config())
+    plans = pool_plans(config)
+    assert [layer.name for layer in plans[0].platform] == ["metrics-server", "cluster-autoscaler", "mesh", "monitoring",
+                                                           "keda"]  # no ingress in this config: no gateway, no tls
+    assert plans[1].platform == ()  # the tainted browser pool
+    assert plans[0].report is not None and len(plans[0].report.platform_pods) == 11  # 1 + 1 + 1 + 5 + 3 groups
+
+
+def test_derived_bounds_count_the_platform_pods() -> None:
+    # The session-sized browser pool is now the first untainted one, so it carries the platform services.
+    config = _validate(_browser_pool_first_and_untainted())
+    browser_pool = config.cluster.node_pools[0]
+    # min: 3 browser pods (6300m) + the platform pods at min scale (metrics-server 200m, autoscaler 100m, istiod
+    # 400m, monitoring 1290m, keda 250m = 2240m) = 8540m > 7605m per c6i.2xlarge -> 2 nodes (1 without them).
+    # max: 20 browser pods need 7 nodes; their leftovers hold the platform pods at max scale.
+    assert (browser_pool.min_nodes, browser_pool.max_nodes) == (2, 7)
+
+
+def test_platform_pod_larger_than_the_node_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sizes, "PROMETHEUS", sizes.Requests("4", "2Gi"))
+    problems = _problems(_eks_config())
+    assert problems[0].startswith(f"{KEY}:cluster.nodePools[0].instanceTypes[0]: "), problems
+    assert "carries the platform services; one prometheus pod requests 4010m" in problems[0]
+
+
+def test_report_prints_one_line_per_platform_layer() -> None:
+    from capacity.report import as_json, load_config, render
+
+    config = load_config("prod")
+    text, ok = render("prod", config)
+    assert ok
+    for layer in ("metrics-server", "cluster-autoscaler", "mesh", "monitoring", "tls", "keda"):
+        assert f"  platform     {layer}: " in text
+    assert "istiod 2-5 x 200m / 512Mi" in text and "prometheus 2 x 510m / 2098Mi" in text
+    assert "platform     all layers: 2600m / 7876Mi at min scale, 3500m / 9796Mi at max" in text
+    doc = as_json("prod", config)
+    api = next(pool for pool in doc["pools"] if pool["pool"] == "api")
+    assert [layer["layer"] for layer in api["platformServices"]] == [
+        "metrics-server", "cluster-autoscaler", "mesh", "monitoring", "tls", "keda"]
+
+
+# Where each chart takes the numbers of `capacity.platform_services`: pod -> (release, one requests path per
+# container, replicas path for the minimum, for the maximum; None when the chart has no such value).
+Path_ = tuple[str, ...]
+CHART_PATHS: dict[str, tuple[str, tuple[Path_, ...], Path_ | None, Path_ | None]] = {
+    "metrics-server": ("metrics-server", (("resources", "requests"),), ("replicas",), ("replicas",)),
+    "cluster-autoscaler": ("cluster-autoscaler", (("resources", "requests"),), ("replicaCount",), ("replicaCount",)),
+    "istiod": ("istiod", (("pilot", "resources", "requests"),), ("pilot", "autoscaleMin"), ("pilot", "autoscaleMax")),
+    "istio-ingressgateway": ("istio-ingressgateway", (("resources", "requests"),), ("autoscaling", "minReplicas"),
+                             ("autoscaling", "maxReplicas")),
+    "prometheus": ("kube-prometheus-stack", (("prometheus", "prometheusSpec", "resources", "requests"),
+                                             ("prometheusOperator", "prometheusConfigReloader", "resources", "requests")),
+                   ("prometheus", "prometheusSpec", "replicas"), ("prometheus", "prometheusSpec", "replicas")),
+    "alertmanager": ("kube-prometheus-stack", (("alertmanager", "alertmanagerSpec", "resources", "requests"),
+                                               ("prometheusOperator", "prometheusConfigReloader", "resources", "requests")),
+                     ("alertmanager", "alertmanagerSpec", "replicas"), ("alertmanager", "alertmanagerSpec", "replicas")),
+    "grafana": ("kube-prometheus-stack", (("grafana", "resources", "requests"),
+                                          ("grafana", "sidecar", "resources", "requests"),
+                                          ("grafana", "sidecar", "resources", "requests")),
+                ("grafana", "replicas"), ("grafana", "replicas")),
+    "kube-state-metrics": ("kube-prometheus-stack", (("kube-state-metrics", "resources", "requests"),),
+                           ("kube-state-metrics", "replicas"), ("kube-state-metrics", "replicas")),
+    "prometheus-operator": ("kube-prometheus-stack", (("prometheusOperator", "resources", "requests"),), None, None),
+    "cert-manager": ("cert-manager", (("resources", "requests"),), ("replicaCount",), ("replicaCount",)),
+    "cert-manager-webhook": ("cert-manager", (("webhook", "resources", "requests"),), ("webhook", "replicaCount"),
+                             ("webhook", "replicaCount")),
+    "cert-manager-cainjector": ("cert-manager", (("cainjector", "resources", "requests"),),
+                                ("cainjector", "replicaCount"), ("cainjector", "replicaCount")),
+    "keda-operator": ("keda", (("resources", "operator", "requests"),), ("operator", "replicaCount"),
+                      ("operator", "replicaCount")),
+    "keda-metrics-apiserver": ("keda", (("resources", "metricServer", "requests"),), ("metricsServer", "replicaCount"),
+                               ("metricsServer", "replicaCount")),
+    "keda-admission-webhooks": ("keda", (("resources", "webhooks", "requests"),), ("webhooks", "replicaCount"),
+                                ("webhooks", "replicaCount")),
+}
+DAEMONSET_PATHS: dict[str, tuple[str, Path_, sizes.Requests]] = {
+    "istio-cni-node": ("istio-cni", ("cni", "resources", "requests"), sizes.ISTIO_CNI_NODE),
+    "node-exporter": ("kube-prometheus-stack", ("prometheus-node-exporter", "resources", "requests"), sizes.NODE_EXPORTER),
+}
+
+
+def _at(values: dict[str, Any], path: Path_) -> Any:
+    for key in path:
+        assert isinstance(values, dict) and key in values, f"no {'.'.join(path)} in the chart values"
+        values = values[key]
+    return values
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_chart_values_use_the_platform_services_numbers(evaluated: Callable[[str], StackEvaluation], stack: str) -> None:
+    from capacity.report import load_config
+
+    releases = {r.inputs["name"]: r.plain_inputs["values"] for r in evaluated(stack).of_type("kubernetes:helm.sh/v3:Release")}
+    layers = platform_services_for(load_config(stack))
+    pods = [pod for layer in layers for pod in layer.pods]
+    assert {name for name, (release, *_) in CHART_PATHS.items() if release in releases} == {pod.name for pod in pods}, (
+        "a release with pods is installed that the capacity model does not count, or the reverse")
+    for pod in pods:
+        release, container_paths, min_path, max_path = CHART_PATHS[pod.name]
+        assert pod.release == release
+        values = releases[release]
+        assert len(container_paths) == len(pod.containers)
+        for path, requests in zip(container_paths, pod.containers, strict=True):
+            assert _at(values, path) == requests.values(), f"{stack}: {release} {'.'.join(path)}"
+        if min_path is not None and max_path is not None:
+            assert (_at(values, min_path), _at(values, max_path)) == (pod.replicas.min, pod.replicas.max), pod.name
+    if "istiod" in releases:
+        pilot = releases["istiod"]["pilot"]
+        assert pilot["autoscaleEnabled"] == (pilot["autoscaleMax"] > pilot["autoscaleMin"])
+        assert pilot["replicaCount"] == pilot["autoscaleMin"]
+    if "istio-ingressgateway" in releases:
+        gateway = releases["istio-ingressgateway"]
+        scaling = gateway["autoscaling"]
+        assert scaling["enabled"] == (scaling["maxReplicas"] > scaling["minReplicas"])
+        assert gateway["replicaCount"] == scaling["minReplicas"]
+    for name, (release, path, requests) in DAEMONSET_PATHS.items():
+        if release in releases:
+            assert _at(releases[release], path) == requests.values(), f"{stack}: daemonset {name}"
