@@ -189,9 +189,9 @@ def size_pools(config: PlatformConfig) -> PlatformConfig:
                 )
         needed_max = report.nodes_needed_max or 0
         needed_min = report.nodes_needed_min or 0
-        if not by_sessions:
-            continue  # raw replica bounds: validated as before; `make capacity` and the policy pack report the fit
-        if _explicit(pool, "max_nodes"):
+        if not by_sessions and config.cluster.kind == "kind":
+            continue  # kind's node size is an assumption about the Docker host; `make capacity` reports the fit
+        if _explicit(pool, "max_nodes") or not by_sessions:
             if needed_max > pool.max_nodes:
                 per_node = "; ".join(f"{f.pods_per_node} {f.name} pods" for f in report.workloads)
                 holds = "; ".join(

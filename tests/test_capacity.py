@@ -508,3 +508,17 @@ def test_chart_values_use_the_platform_services_numbers(evaluated: Callable[[str
     for name, (release, path, requests) in DAEMONSET_PATHS.items():
         if release in releases:
             assert _at(releases[release], path) == requests.values(), f"{stack}: daemonset {name}"
+
+
+def test_cloud_pool_with_raw_replica_bounds_must_hold_them() -> None:
+    values, secrets = stack_file_config("prod")
+    data: dict[str, Any] = {key.split(":", 1)[1]: json.loads(v) if v[:1] in "{[" else v
+                            for key, v in values.items() if key.startswith(f"{KEY}:")}
+    data = copy.deepcopy(data)
+    # 40 API pods of 600m (sidecar included) need 7 m7i.xlarge nodes (6 per node); the pool allows 6.
+    data["workloads"]["api"]["autoscaling"] = {"minReplicas": 3, "maxReplicas": 40}
+    encoded = {key: v if isinstance(v, str) else json.dumps(v) for key, v in data.items()}
+    with pytest.raises(ConfigError) as raised:
+        validate_stack_config(encoded, {key.split(":", 1)[1] for key in secrets})
+    (problem,) = raised.value.problems
+    assert problem.startswith(f"{KEY}:cluster.nodePools[0].maxNodes: pool 'api' cannot hold workloads.api up to 40 pods")

@@ -396,16 +396,52 @@ def check_capacity(args: StackValidationArgs, cfg: Mapping[str, Any], report: Re
         ordered = sorted(pools, key=lambda p: -p.max_nodes)
         target = next((p for p in ordered if fit(p, [*placed[p.urn + p.name], (workload, requests)])), ordered[0])
         placed[target.urn + target.name].append((workload, requests))
+    platform_pool, platform_pods = _platform_services(model, capacity)
     for pool in model.pools:
         group = placed[pool.urn + pool.name]
-        if not group:
+        extra = platform_pods if pool is platform_pool else []
+        if not group and not extra:
             continue
-        result = fit(pool, group)
-        if result is not None and not result and result.nodes_needed is not None:
-            names = ", ".join(f"{w.title} x{w.max_replicas}" for w, _ in group)
+        found = node_for(pool)
+        if found is None:
+            continue
+        spec, overheads = found
+        node = capacity.node_allocatable(spec, pool.provider, overheads)
+        for name, pod_requests, _ in extra:
+            if capacity.pods_per_node(pod_requests, node) == 0:
+                report(f"The platform service pod {name} requests {pod_requests}, more than a {spec.name} node of pool "
+                       f"{pool.name} offers ({node.available}). Fix: a larger instance type for the pool that carries "
+                       "the platform services (the first one without a NoSchedule/NoExecute taint).", pool.urn)
+        result = capacity.fits(spec, [(req, w.max_replicas) for w, req in group], pool.max_nodes,
+                               provider=pool.provider, overheads=overheads,
+                               extra_pods=[(req, count) for _, req, count in extra])
+        if not result and result.nodes_needed is not None:
+            names = ", ".join([f"{w.title} x{w.max_replicas}" for w, _ in group]
+                              + ([f"platform services ({len(extra)} pod kinds)"] if extra else []))
             report(f"Node pool {pool.name} cannot hold its workloads at maximum scale ({names}): {result.message}. Fix: "
                    "raise the pool's max nodes, use a larger instance type, or lower maxReplicas / requests "
                    "(see `python -m capacity.report`).", pool.urn)
+
+
+PLATFORM_RELEASES = {
+    # capacity.platform_layers switch -> the charts whose presence turns it on
+    "mesh": ("istiod",), "monitoring": ("kube-prometheus-stack",), "keda": ("keda",), "tls": ("cert-manager",),
+}
+
+
+def _platform_services(model: StackModel, capacity: Any) -> tuple[Pool | None, list[tuple[str, Any, int]]]:
+    """The platform services' own pods (from the same table their chart values come from) and the pool that
+    carries them: the first one without a NoSchedule/NoExecute taint. Only the releases present count."""
+    carrier = next((pool for pool in model.pools
+                    if not any(t.effect in ("NoSchedule", "NoExecute") for t in pool.taints)), None)
+    if carrier is None:
+        return None, []
+    switches = {name: any(model.release(chart) is not None for chart in charts)
+                for name, charts in PLATFORM_RELEASES.items()}
+    layers = capacity.platform_layers(carrier.provider, gateway=model.release("gateway") is not None, **switches)
+    present = [layer for layer in layers
+               if layer.name in switches or any(model.release(pod.release) is not None for pod in layer.pods)]
+    return carrier, [(pod.name, pod.requests, pod.replicas.max) for layer in present for pod in layer.pods]
 
 
 def _requests(model: StackModel, workload: Workload, capacity: Any) -> Any:

@@ -220,6 +220,17 @@ def stack(change: Callable[[Resources], None]) -> Callable[[Resources], None]:
     return mutate
 
 
+def _api_pool_of_one_node_with_one_api_pod(resources: Resources) -> None:
+    # One API pod fits one m7i.xlarge easily; with the platform services' pods (istiod, gateway, Prometheus,
+    # cert-manager, KEDA, ... at their maximum replicas) on that same untainted pool, one node is not enough.
+    _set(named(resources, "aws:eks/nodeGroup:NodeGroup", "api").inputs, "scalingConfig.maxSize", 1.0)
+    _set(named(resources, "aws:eks/nodeGroup:NodeGroup", "api").inputs, "scalingConfig.minSize", 1.0)
+    _set(named(resources, "aws:eks/nodeGroup:NodeGroup", "api").inputs, "scalingConfig.desiredSize", 1.0)
+    hpa = named(resources, "HorizontalPodAutoscaler", "autoscaling-api-hpa")
+    _set(hpa.inputs, "spec.minReplicas", 1.0)
+    _set(hpa.inputs, "spec.maxReplicas", 1.0)
+
+
 CASES: list[Case] = [
     # --- Kubernetes resource policies ---
     Case("limits", "k8s-resource-requests-limits", on_container("api", lambda c: c["resources"]["limits"].pop("memory")),
@@ -328,6 +339,8 @@ CASES: list[Case] = [
     Case("prod-gcp-pool-sa", "gke-node-service-account",
          edit("gcp:container/nodePool:NodePool", "browser", si("nodeConfig.serviceAccount", "default")),
          "Compute Engine default service account", stack="prod-gcp"),
+    Case("prod-platform-services", "node-capacity", stack(_api_pool_of_one_node_with_one_api_pod),
+         "platform services", stack="prod"),
     Case("prod-gcp-spot-drain", "browser-spot-drain", stack(lambda rs: None), "interruption notice is 30s",
          level="advisory", stack="prod-gcp"),
     Case("lt-public-ip", "eks-launch-template-no-public-ip",
