@@ -12,11 +12,11 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import (
-    AWS_REGION_RE,
     CONFIG_KEY_RE,
-    GCP_PROJECT_RE,
+    AwsRegion,
     ConfigFieldError,
     CpuQuantity,
+    GcpProject,
     MemoryQuantity,
     StrictModel,
     cpu_millicores,
@@ -143,20 +143,13 @@ class Route53Solver(StrictModel):
     """
 
     type: Literal["route53"]
-    region: str
+    region: AwsRegion
     hosted_zone_id: str | None = Field(
         default=None, description="Required: ID of the public hosted zone holding the ingress host (e.g. Z0123456789EXAMPLE).",
     )
     role_arn: str | None = Field(
         default=None, description="Role in another account that cert-manager assumes when the zone lives there.",
     )
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not AWS_REGION_RE.match(value):
-            raise ValueError(f"'{value}' is not an AWS region name (e.g. us-east-1)")
-        return value
 
     @model_validator(mode="after")
     def _zone_and_role(self) -> Route53Solver:
@@ -193,17 +186,10 @@ class CloudDnsSolver(StrictModel):
     """
 
     type: Literal["cloudDNS"]
-    project: str
+    project: GcpProject
     gcp_service_account: str | None = Field(
         default=None, description="Google service account cert-manager impersonates via Workload Identity.",
     )
-
-    @field_validator("project")
-    @classmethod
-    def _project(cls, value: str) -> str:
-        if not GCP_PROJECT_RE.match(value):
-            raise ValueError(f"'{value}' is not a Google Cloud project ID (6-30 lowercase letters, digits, '-')")
-        return value
 
     @field_validator("gcp_service_account")
     @classmethod

@@ -81,6 +81,22 @@ def _check_cpu(value: str) -> str:
 
 
 MemoryQuantity = Annotated[str, AfterValidator(_check_memory)]
+
+
+def _check_aws_region(value: str) -> str:
+    if not AWS_REGION_RE.match(value):
+        raise ValueError(f"'{value}' is not an AWS region name (e.g. us-east-1)")
+    return value
+
+
+def _check_gcp_project(value: str) -> str:
+    if not GCP_PROJECT_RE.match(value):
+        raise ValueError(f"'{value}' is not a Google Cloud project ID (6-30 lowercase letters, digits, '-')")
+    return value
+
+
+AwsRegion = Annotated[str, AfterValidator(_check_aws_region)]
+GcpProject = Annotated[str, AfterValidator(_check_gcp_project)]
 CpuQuantity = Annotated[str, AfterValidator(_check_cpu)]
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from .base import AWS_REGION_RE, GCP_PROJECT_RE, ConfigFieldError, StrictModel
+from .base import AwsRegion, ConfigFieldError, GcpProject, StrictModel
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -286,7 +286,7 @@ class EksClusterConfig(ClusterBase):
     """An EKS cluster in its own VPC (three AZs, private nodes), with managed node groups and add-ons."""
 
     kind: Literal["eks"]
-    region: str
+    region: AwsRegion
     zones: list[str] | None = Field(default=None, min_length=2, max_length=3)
     """Availability zones to use; by default the first three available zones of the region are looked up."""
     vpc_cidr: PrivateCidr = "10.0.0.0/16"
@@ -304,13 +304,6 @@ class EksClusterConfig(ClusterBase):
     @classmethod
     def _supported(cls, value: str) -> str:
         return _check_version(value, EKS_VERSIONS, "eks")
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not AWS_REGION_RE.match(value):
-            raise ValueError(f"'{value}' is not an AWS region name (e.g. us-east-1)")
-        return value
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -363,7 +356,7 @@ class GkeClusterConfig(ClusterBase):
     """A regional VPC-native GKE Standard cluster with private nodes, Dataplane V2 and Workload Identity."""
 
     kind: Literal["gke"]
-    project: str
+    project: GcpProject
     region: str
     zones: list[str] | None = Field(default=None, min_length=1, max_length=4)
     """Zones for the nodes (node_locations); by default GKE picks the region's zones (usually three)."""
@@ -381,13 +374,6 @@ class GkeClusterConfig(ClusterBase):
     @classmethod
     def _supported(cls, value: str) -> str:
         return _check_version(value, GKE_VERSIONS, "gke")
-
-    @field_validator("project")
-    @classmethod
-    def _project(cls, value: str) -> str:
-        if not GCP_PROJECT_RE.match(value):
-            raise ValueError(f"'{value}' is not a Google Cloud project ID (6-30 lowercase letters, digits, '-')")
-        return value
 
     @field_validator("region")
     @classmethod
