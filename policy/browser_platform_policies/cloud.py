@@ -137,6 +137,13 @@ def _gke_uses_default_pool(props: Any) -> bool:
     return not truthy(get(props, "removeDefaultNodePool")) and not truthy(get(props, "enableAutopilot"))
 
 
+def _gke_node_configs(args: ResourceValidationArgs) -> list[Any]:
+    """The node configs a GKE resource defines: a node pool's own, or a cluster's when it keeps its default pool."""
+    if args.resource_type == GKE_NODE_POOL or _gke_uses_default_pool(args.props):
+        return [get(args.props, "nodeConfig")]
+    return []
+
+
 def check_gke_private_nodes(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     if args.resource_type == GKE_CLUSTER:
         if truthy(get(args.props, "privateClusterConfig", "enablePrivateNodes")) is not True:
@@ -152,12 +159,9 @@ def check_gke_workload_identity(args: ResourceValidationArgs, cfg: Mapping[str, 
         if not get(args.props, "workloadIdentityConfig", "workloadPool"):
             report(f"{_name(args)}: Workload Identity is off. Fix: workloadIdentityConfig.workloadPool "
                    "'<project>.svc.id.goog'.", None)
-        configs = [get(args.props, "nodeConfig")] if _gke_uses_default_pool(args.props) else []
-    elif args.resource_type == GKE_NODE_POOL:
-        configs = [get(args.props, "nodeConfig")]
-    else:
+    elif args.resource_type != GKE_NODE_POOL:
         return
-    for node_config in configs:
+    for node_config in _gke_node_configs(args):
         mode = get(node_config, "workloadMetadataConfig", "mode")
         if mode != "GKE_METADATA":
             report(f"{_name(args)}: node metadata mode is {mode or 'unset'}; pods can read the node's service account "
@@ -168,12 +172,9 @@ def check_gke_shielded(args: ResourceValidationArgs, cfg: Mapping[str, Any], rep
     if args.resource_type == GKE_CLUSTER:
         if truthy(get(args.props, "enableShieldedNodes")) is False:
             report(f"{_name(args)}: shielded nodes are disabled. Fix: enableShieldedNodes true.", None)
-        configs = [get(args.props, "nodeConfig")] if _gke_uses_default_pool(args.props) else []
-    elif args.resource_type == GKE_NODE_POOL:
-        configs = [get(args.props, "nodeConfig")]
-    else:
+    elif args.resource_type != GKE_NODE_POOL:
         return
-    for node_config in configs:
+    for node_config in _gke_node_configs(args):
         if truthy(get(node_config, "shieldedInstanceConfig", "enableIntegrityMonitoring")) is False:
             report(f"{_name(args)}: integrity monitoring is off. Fix: shieldedInstanceConfig.enableIntegrityMonitoring "
                    "true.", None)
@@ -222,13 +223,9 @@ def check_gke_node_management(args: ResourceValidationArgs, cfg: Mapping[str, An
 
 
 def check_gke_node_service_account(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
-    if args.resource_type == GKE_CLUSTER:
-        configs = [get(args.props, "nodeConfig")] if _gke_uses_default_pool(args.props) else []
-    elif args.resource_type == GKE_NODE_POOL:
-        configs = [get(args.props, "nodeConfig")]
-    else:
+    if args.resource_type not in (GKE_CLUSTER, GKE_NODE_POOL):
         return
-    for node_config in configs:
+    for node_config in _gke_node_configs(args):
         account = str(get(node_config, "serviceAccount", default="") or "")
         if not account or account == "default" or account.endswith("-compute@developer.gserviceaccount.com"):
             report(f"{_name(args)}: nodes run as the Compute Engine default service account ({account or 'unset'}), "
