@@ -79,8 +79,7 @@ class PlatformServices:
                 version=config.mesh.istio_version or ISTIO_VERSION,
                 ingress_namespace=config.ingress_namespace,
                 gateway=gateway,
-                http01_ingress=ingress is not None and ingress.tls.issuer == "letsencrypt"
-                and ingress.tls.solver.type == "http01",
+                http01_ingress=ingress is not None and ingress.tls.acme_over_http,
             ), opts=opts)
             services.wait_for.append(services.mesh)
         if config.monitoring.enabled:
@@ -139,14 +138,13 @@ class PlatformServices:
         if self.mesh is not None:
             public = None
             if config.ingress is not None and self.tls is not None and self.mesh.gateway is not None:
-                tls = config.ingress.tls
                 public = PublicRoute(
                     host=config.ingress.host,
                     gateway_namespace=config.ingress_namespace,
                     credential_name=self.tls.secret_name,
                     # ACME HTTP-01 must be answered over plain HTTP on port 80, so no redirect there; DNS-01
                     # (the production stacks) and self-signed keep it.
-                    https_redirect=not (tls.issuer == "letsencrypt" and tls.solver.type == "http01"),
+                    https_redirect=not config.ingress.tls.acme_over_http,
                     gateway_release=self.mesh.gateway,
                 )
             MeshPolicies("mesh-policies", MeshPoliciesArgs(

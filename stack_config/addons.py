@@ -226,6 +226,11 @@ class TlsSettings(StrictModel):
             raise ConfigFieldError(("email",), "required for Let's Encrypt: it receives expiry and account notices")
         return self
 
+    @property
+    def acme_over_http(self) -> bool:
+        """Let's Encrypt through HTTP-01: the challenge is answered on port 80, which then cannot redirect."""
+        return self.issuer == "letsencrypt" and self.solver.type == "http01"
+
 
 class IngressSettings(StrictModel):
     """The public entry: the Istio ingress gateway, serving one host over HTTPS and routing it to the API."""
