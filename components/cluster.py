@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -9,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
+import yaml
 
 from stack_config.cluster import NodePool
 
@@ -58,18 +60,45 @@ class ClusterHandle:
     cloud: CloudIdentity | None = None
 
 
+def cluster_identity(flavor: ClusterFlavor, key: str, ca_data: str) -> str:
+    """What the Kubernetes provider's `cluster_identifier` is: `<flavor>:<key>:<CA fingerprint>`.
+
+    `key` names the cluster (EKS ARN, GKE id, kind name), which survives a replacement because the new cluster
+    keeps the name; the CA does not: EKS, GKE and kind generate a new cluster CA for every cluster they create,
+    and keep it for the cluster's life (a token or exec-plugin refresh never touches it). A replaced cluster
+    therefore gets a new identifier, and pulumi-kubernetes replaces the provider and re-creates every object
+    on the new, empty cluster; an unchanged cluster keeps its identifier, so no kubeconfig change replaces
+    anything. The fingerprint is a hash of the public CA certificate, nothing secret.
+    """
+    fingerprint = hashlib.sha256(ca_data.strip().encode()).hexdigest()[:16]
+    return f"{flavor}:{key}:{fingerprint}"
+
+
+def kubeconfig_ca(kubeconfig: str) -> str:
+    """The `certificate-authority-data` of a kubeconfig's current context's cluster ('' if it has none)."""
+    document = yaml.safe_load(kubeconfig) or {}
+    contexts = {c.get("name"): c.get("context") or {} for c in document.get("contexts") or []}
+    cluster_name = contexts.get(document.get("current-context"), {}).get("cluster")
+    clusters = {c.get("name"): c.get("cluster") or {} for c in document.get("clusters") or []}
+    cluster = clusters.get(cluster_name) or next(iter(clusters.values()), {})
+    return str(cluster.get("certificate-authority-data") or "")
+
+
 def kubernetes_provider(
-    cluster_name: str, kubeconfig: pulumi.Input[str], parent: pulumi.Resource, *, delete_unreachable: bool = False
+    cluster_identifier: pulumi.Input[str], kubeconfig: pulumi.Input[str], parent: pulumi.Resource, *,
+    delete_unreachable: bool = False,
 ) -> k8s.Provider:
     """The single Kubernetes provider of a stack.
 
-    `cluster_identifier` is the cluster's name, not its kubeconfig: a refreshed token, endpoint or CA would
-    otherwise look like a new cluster and replace every object on it.
+    `cluster_identifier` must be an output of the cluster itself (`cluster_identity`), never a constant: with a
+    constant, a replaced cluster only updates the provider in place and `pulumi up` reports success against an
+    empty cluster. It also keeps kubeconfig-only changes (the exec user, a re-read kubeconfig) from replacing
+    anything, which pulumi-kubernetes' own kubeconfig heuristic would do.
     """
     return k8s.Provider(
         "kubernetes",
         kubeconfig=kubeconfig,
-        cluster_identifier=cluster_name,
+        cluster_identifier=cluster_identifier,
         enable_server_side_apply=True,
         delete_unreachable=delete_unreachable,
         opts=pulumi.ResourceOptions(parent=parent),

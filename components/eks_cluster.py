@@ -18,13 +18,17 @@ import yaml
 
 from stack_config.cluster import EksClusterConfig, NodePool, parse_cidr
 
-from .cluster import ClusterHandle, EksIdentity, kubernetes_provider
+from .cluster import ClusterHandle, EksIdentity, cluster_identity, kubernetes_provider
 from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, pod_identity_trust_policy
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 CAPACITY_TYPES = {"onDemand": "ON_DEMAND", "spot": "SPOT"}
 AMI_TYPE = "AL2023_x86_64_STANDARD"
+# The latest EKS-optimized release of AMI_TYPE for a Kubernetes minor, as AWS publishes it in SSM.
+AMI_RELEASE_PARAMETER = "/aws/service/eks/optimized-ami/{minor}/amazon-linux-2023/x86_64/standard/recommended/release_version"
+# What the cluster role needs on its secrets key to envelope-encrypt Secrets (as terraform-aws-modules/eks grants).
+SECRETS_KEY_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"]
 CLUSTER_ADMIN_POLICY = "arn:{partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 CLUSTER_POLICIES = ["AmazonEKSClusterPolicy"]
 NODE_POLICIES = ["AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly", "AmazonEKS_CNI_Policy"]
@@ -63,6 +67,15 @@ def autoscaler_node_template_tags(cluster_name: str, pool: NodePool) -> dict[str
     for taint in pool.taints:
         tags[f"k8s.io/cluster-autoscaler/node-template/taint/{taint.key}"] = f"{taint.value}:{taint.effect}"
     return tags
+
+
+def secrets_key_policy(key_arn: str) -> str:
+    """The cluster role's permission on its secrets key, scoped to that key alone."""
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "ClusterEncryption", "Effect": "Allow", "Action": SECRETS_KEY_ACTIONS,
+                       "Resource": key_arn}],
+    })
 
 
 def render_exec_kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> str:
@@ -133,6 +146,13 @@ class EksCluster(pulumi.ComponentResource):
         )
         aws.kms.Alias("secrets", aws.kms.AliasArgs(name=f"alias/{config.name}-eks-secrets",
                                                    target_key_id=self.secrets_key.key_id), opts=self._opts())
+        # The key's default policy delegates to IAM; without this the control plane cannot use the key, and
+        # creating the cluster (or any Secret) fails.
+        self.secrets_key_access = aws.iam.RolePolicy(
+            "cluster-encryption",
+            aws.iam.RolePolicyArgs(role=cluster_role.role.name, policy=self.secrets_key.arn.apply(secrets_key_policy)),
+            opts=self._opts(),
+        )
         # Created up front so that its retention is ours, not the "never expire" group EKS would create.
         log_group = aws.cloudwatch.LogGroup(
             "control-plane",
@@ -169,7 +189,13 @@ class EksCluster(pulumi.ComponentResource):
                 deletion_protection=config.deletion_protection,
                 tags={"Name": config.name},
             ),
-            opts=self._opts(depends_on=[log_group, *cluster_role.attachments]),
+            opts=pulumi.ResourceOptions.merge(
+                self._opts(depends_on=[log_group, *cluster_role.attachments, self.secrets_key_access]),
+                # The same switch as the API's deletion protection: with it on, Pulumi refuses a destroy or a
+                # replacement before deleting anything, instead of deleting node groups and add-ons first and
+                # failing at the cluster.
+                pulumi.ResourceOptions(protect=config.deletion_protection),
+            ),
         )
 
         admin_entry = aws.eks.AccessEntry(
@@ -188,6 +214,14 @@ class EksCluster(pulumi.ComponentResource):
             ),
             opts=self._opts(depends_on=[admin_entry]),
         )
+
+        # Node groups follow kubernetesVersion with the newest EKS-optimized AMI release of that minor.
+        release = aws.ssm.get_parameter_output(
+            name=AMI_RELEASE_PARAMETER.format(minor=config.kubernetes_version),
+            opts=pulumi.InvokeOutputOptions(provider=self.aws_provider, parent=self),
+        )
+        # insecure_value: a public AMI version, which `value` (always marked secret) would hide in every diff.
+        self._release_version: pulumi.Output[str] = release.insecure_value
 
         # Networking and identity add-ons must be running before nodes can become Ready.
         node_prerequisites = [
@@ -221,7 +255,9 @@ class EksCluster(pulumi.ComponentResource):
                 lambda values: render_exec_kubeconfig(config.name, config.region, values[0], values[1])
             )
         )
-        provider = kubernetes_provider(f"eks-{config.name}", kubeconfig, parent=self)
+        identifier = pulumi.Output.all(self.cluster.arn, self.cluster.certificate_authority.data).apply(
+            lambda values: cluster_identity("eks", values[0], values[1]))
+        provider = kubernetes_provider(identifier, kubeconfig, parent=self)
 
         self.autoscaler = ClusterAutoscaler(
             "cluster-autoscaler",
@@ -391,13 +427,18 @@ class EksCluster(pulumi.ComponentResource):
 
     def _addon(self, addon: str, configuration: str | None = None,
                depends_on: Sequence[pulumi.Resource] = ()) -> aws.eks.Addon:
-        # No addon_version: EKS installs the default version for the cluster's Kubernetes version, and moves
-        # to the new default when the cluster is upgraded through this program.
+        # Pinned to the newest version for kubernetesVersion: EKS never moves an installed add-on by itself, so
+        # without a version kube-proxy, CoreDNS and vpc-cni would stay on the old minor after an upgrade.
+        version = aws.eks.get_addon_version_output(
+            addon_name=addon, kubernetes_version=self._config.kubernetes_version, most_recent=True,
+            opts=pulumi.InvokeOutputOptions(provider=self.aws_provider, parent=self),
+        )
         return aws.eks.Addon(
             addon,
             aws.eks.AddonArgs(
                 cluster_name=self.cluster.name,
                 addon_name=addon,
+                addon_version=version.version,
                 configuration_values=configuration,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
@@ -444,6 +485,8 @@ class EksCluster(pulumi.ComponentResource):
                 cluster_name=self.cluster.name,
                 node_group_name_prefix=f"{pool.name}-",
                 version=self.cluster.version,
+                # The launch template sets no image, so EKS picks the AMI of ami_type at this release.
+                release_version=self._release_version,
                 node_role_arn=node_role.role.arn,
                 subnet_ids=[s.id for s in subnets],
                 ami_type=AMI_TYPE,

@@ -17,7 +17,7 @@ import yaml
 
 from stack_config.cluster import GkeClusterConfig, NodePool
 
-from .cluster import ClusterHandle, GkeIdentity, kubernetes_provider
+from .cluster import ClusterHandle, GkeIdentity, cluster_identity, kubernetes_provider
 
 GKE_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 NODE_SERVICE_ACCOUNT_ROLES = [
@@ -157,6 +157,9 @@ class GkeCluster(pulumi.ComponentResource):
                 # Pools are managed below; the default pool exists only while the control plane is created.
                 remove_default_node_pool=True,
                 initial_node_count=1,
+                # Only for that short-lived default pool: without it, its nodes would run as the Compute Engine
+                # default service account (or fail to start where that account is disabled). After the pool is
+                # removed the API reports another pool's config here; see ignore_changes below.
                 node_config=gcp.container.ClusterNodeConfigArgs(
                     service_account=self.node_service_account.email,
                     oauth_scopes=NODE_OAUTH_SCOPES,
@@ -201,7 +204,20 @@ class GkeCluster(pulumi.ComponentResource):
                 deletion_protection=config.deletion_protection,
                 resource_labels={"browser-platform-cluster": config.name},
             ),
-            opts=self._opts(depends_on=role_grants),
+            opts=pulumi.ResourceOptions.merge(
+                self._opts(
+                    depends_on=role_grants,
+                    # nodeConfig only shapes the default pool at creation; afterwards the API refills it from
+                    # the first remaining pool, so every refresh would diff and ask for a replacement (which
+                    # deletion protection then blocks). Ignoring it is exact: a change to it can never take
+                    # effect, since that pool no longer exists.
+                    ignore_changes=["nodeConfig"],
+                ),
+                # The same switch as the provider's deletion protection: with it on, Pulumi refuses a destroy or a
+                # replacement before deleting anything, instead of deleting node pools first and failing at the
+                # cluster.
+                pulumi.ResourceOptions(protect=config.deletion_protection),
+            ),
         )
 
         zone_count = len(config.zones) if config.zones else DEFAULT_ZONE_COUNT
@@ -213,7 +229,9 @@ class GkeCluster(pulumi.ComponentResource):
                 lambda values: render_exec_kubeconfig(config.name, values[0], values[1])
             )
         )
-        provider = kubernetes_provider(f"gke-{config.project}-{config.name}", kubeconfig, parent=self)
+        identifier = pulumi.Output.all(self.cluster.id, self.cluster.master_auth.cluster_ca_certificate).apply(
+            lambda values: cluster_identity("gke", values[0], values[1]))
+        provider = kubernetes_provider(identifier, kubeconfig, parent=self)
         self.handle = ClusterHandle(
             name=config.name,
             flavor="gke",

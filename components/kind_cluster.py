@@ -11,7 +11,7 @@ import yaml
 
 from stack_config.cluster import KindClusterConfig, NodePool
 
-from .cluster import ClusterHandle, kubernetes_provider
+from .cluster import ClusterHandle, cluster_identity, kubeconfig_ca, kubernetes_provider
 
 # NodePorts the ingress gateway's Service uses on kind; the control-plane node maps them to host ports.
 GATEWAY_NODE_PORTS = {"http": 30080, "https": 30443}
@@ -57,6 +57,40 @@ def render_kind_config(cluster: KindClusterConfig) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
+def kind_kubeconfig_path(cluster: KindClusterConfig) -> str:
+    """Where kind writes this stack's kubeconfig: a file of its own, so `~/.kube/config` and its current
+    context are never touched. `$HOME` is expanded by the command's shell, so the command text (which the
+    cluster is replaced on) is the same on every machine."""
+    return f'"$HOME/.kube/kind-{cluster.name}.kubeconfig"'
+
+
+@dataclass(frozen=True)
+class KindCommands:
+    create: str
+    delete: str
+    read_kubeconfig: str
+
+
+def render_kind_commands(cluster: KindClusterConfig) -> KindCommands:
+    """The shell commands that create, delete and read back the stack's kind cluster.
+
+    `create` runs only when Pulumi has no cluster in its state (first `up`, replacement, or a run interrupted
+    while creating). A cluster of that name that exists then is a leftover of the interrupted run (possibly
+    half-created, or built from an older config), never the one this config describes; so it is deleted first
+    (`kind delete cluster` succeeds when there is nothing to delete) rather than adopted.
+    """
+    name = shlex.quote(cluster.name)
+    kubeconfig = kind_kubeconfig_path(cluster)
+    delete = f"kind delete cluster --name {name} --kubeconfig {kubeconfig}"
+    return KindCommands(
+        create=(f'mkdir -p "$HOME/.kube" && {delete} && '
+                f"kind create cluster --name {name} --config - --kubeconfig {kubeconfig} --wait 300s"),
+        delete=delete,
+        # Read from the cluster's own node, not from any kubeconfig file.
+        read_kubeconfig=f"kind get kubeconfig --name {name}",
+    )
+
+
 @dataclass(frozen=True)
 class KindClusterArgs:
     cluster: KindClusterConfig
@@ -71,12 +105,12 @@ class KindCluster(pulumi.ComponentResource):
         super().__init__("browser-platform:cluster:KindCluster", name, None, opts)
         cluster = args.cluster
         kind_config = render_kind_config(cluster)
-        quoted_name = shlex.quote(cluster.name)
+        commands = render_kind_commands(cluster)
 
         self.create_cluster = command.local.Command(
             "kind-cluster",
-            create=f"kind create cluster --name {quoted_name} --config - --wait 300s",
-            delete=f"kind delete cluster --name {quoted_name}",
+            create=commands.create,
+            delete=commands.delete,
             stdin=kind_config,
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -87,7 +121,7 @@ class KindCluster(pulumi.ComponentResource):
         )
         self.read_kubeconfig = command.local.Command(
             "kind-kubeconfig",
-            create=f"kind get kubeconfig --name {quoted_name}",
+            create=commands.read_kubeconfig,
             triggers=[self.create_cluster.id],
             logging=command.local.Logging.NONE,
             opts=pulumi.ResourceOptions(
@@ -97,8 +131,11 @@ class KindCluster(pulumi.ComponentResource):
             ),
         )
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(self.read_kubeconfig.stdout)
+        # A re-created kind cluster has a new CA; the fingerprint of a CA certificate is not secret.
+        identifier = pulumi.Output.unsecret(self.read_kubeconfig.stdout.apply(
+            lambda text: cluster_identity("kind", cluster.name, kubeconfig_ca(text))))
         provider = kubernetes_provider(
-            f"kind-{cluster.name}",
+            identifier,
             kubeconfig,
             parent=self,
             # A deleted local cluster should not make `pulumi destroy` impossible.

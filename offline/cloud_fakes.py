@@ -103,6 +103,27 @@ def _availability_zones(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _addon_version(args: dict[str, Any]) -> dict[str, Any]:
+    # Made-up versions that follow the Kubernetes minor asked for (as real add-on versions do), so a test can
+    # see that a kubernetesVersion bump moves every add-on.
+    minor = str(args.get("kubernetesVersion"))
+    return {"id": args.get("addonName"), "addonName": args.get("addonName"), "kubernetesVersion": minor,
+            "mostRecent": args.get("mostRecent"), "version": f"v{minor}.0-eksbuild.1"}
+
+
+def _ssm_parameter(args: dict[str, Any]) -> dict[str, Any]:
+    name = str(args.get("name"))
+    prefix = "/aws/service/eks/optimized-ami/"
+    if not name.startswith(prefix) or not name.endswith("/release_version"):
+        raise NotImplementedError(f"no offline fake for SSM parameter {name}")
+    minor = name[len(prefix):].split("/", 1)[0]
+    # The shape AWS publishes: <kubernetes version>-<build date>.
+    return {"id": name, "name": name, "arn": f"arn:aws:ssm:us-east-1::parameter{name}", "type": "String",
+            "value": f"{minor}.0-20260101", "version": 1, "insecureValue": f"{minor}.0-20260101"}
+
+
 CALL_FAKES.update({
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
+    "aws:eks/getAddonVersion:getAddonVersion": _addon_version,
+    "aws:ssm/getParameter:getParameter": _ssm_parameter,
 })

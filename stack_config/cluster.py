@@ -116,12 +116,13 @@ class ClusterBase(StrictModel):
 
 
 KIND_NODE_IMAGES = {
-    # Node images published with kind v0.31 to v0.33, pinned by tag (and by digest where the release notes
-    # give one) so `pulumi up` on any machine starts the same node.
-    "1.37": "kindest/node:v1.37.0",
-    "1.36": "kindest/node:v1.36.1",
+    # Only images a kind release published, pinned by the digest its release notes give (kind runs an image
+    # reliably only with the release it was built for): 1.34 and 1.35 with kind v0.31.0 (v1.35.0 is that
+    # release's default image, v1.34.3 was built in its release cycle), 1.36 with kind v0.32.0 (its default
+    # image). 1.37 is left out until its image and digest are confirmed from a kind release.
+    "1.36": "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
     "1.35": "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f",
-    "1.34": "kindest/node:v1.34.0",
+    "1.34": "kindest/node:v1.34.3@sha256:08497ee19eace7b4b5348db5c6a1591d7752b164530a36f855cb0f2bdcbadd48",
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.cluster import cluster_identity
 from components.cluster_autoscaler import RELEASES
 from offline.harness import RecordedResource, StackEvaluation, is_secret, unwrap_secrets
 from offline.harness import stack_file_config as _stack_file_config
@@ -219,7 +220,11 @@ def test_kubeconfig_output_is_secret_and_uses_aws_eks_get_token(prod: StackEvalu
 
 def test_every_kubernetes_object_goes_through_the_eks_provider(prod: StackEvaluation) -> None:
     [provider] = prod.of_type("pulumi:providers:kubernetes")
-    assert provider.inputs["clusterIdentifier"] == "eks-browser-platform-prod"
+    eks = prod.named(CLUSTER, "eks")
+    # The identifier is the cluster's own (ARN + CA), recorded as depending on the cluster resource.
+    assert provider.inputs["clusterIdentifier"] == cluster_identity(
+        "eks", eks.outputs["arn"], eks.outputs["certificateAuthority"]["data"])
+    assert provider.property_dependencies["clusterIdentifier"] == [eks.urn]
     assert is_secret(provider.inputs["kubeconfig"])
     for resource in prod.resources:
         if resource.custom and resource.type.startswith("kubernetes:"):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import yaml
 
+from components.cluster import cluster_identity, kubeconfig_ca
 from offline.harness import StackEvaluation, is_secret
 
 COMMAND = "command:local:Command"
@@ -17,8 +18,13 @@ def kind_config(evaluation: StackEvaluation) -> dict:
 
 def test_kind_cluster_is_created_and_deleted_by_commands(evaluated: Callable[[str], StackEvaluation]) -> None:
     create = evaluated("dev").named(COMMAND, "kind-cluster")
-    assert create.inputs["create"] == "kind create cluster --name browser-platform-dev --config - --wait 300s"
-    assert create.inputs["delete"] == "kind delete cluster --name browser-platform-dev"
+    own_kubeconfig = '--kubeconfig "$HOME/.kube/kind-browser-platform-dev.kubeconfig"'
+    # A leftover cluster of that name (a run interrupted while creating) is deleted first, never adopted.
+    assert create.inputs["create"] == (
+        'mkdir -p "$HOME/.kube" && '
+        f"kind delete cluster --name browser-platform-dev {own_kubeconfig} && "
+        f"kind create cluster --name browser-platform-dev --config - {own_kubeconfig} --wait 300s")
+    assert create.inputs["delete"] == f"kind delete cluster --name browser-platform-dev {own_kubeconfig}"
     # A changed layout replaces the cluster, deleting the old one first (both share the name); an
     # unchanged config leaves it alone, since a Command only runs `create` on creation or replacement.
     assert {"create", "stdin"} <= set(create.options["replaceOnChanges"])
@@ -64,7 +70,11 @@ def test_kubeconfig_is_read_back_as_a_secret_and_feeds_one_provider(
     providers = evaluation.of_type("pulumi:providers:kubernetes")
     assert len(providers) == 1
     provider = providers[0]
-    assert provider.inputs["clusterIdentifier"] == "kind-browser-platform-dev"
+    # Derived from the CA of the kubeconfig read back from the cluster: a re-created cluster has a new one.
+    assert provider.inputs["clusterIdentifier"] == cluster_identity(
+        "kind", "browser-platform-dev", kubeconfig_ca(read.outputs["stdout"]))
+    assert provider.property_dependencies["clusterIdentifier"] == [read.urn]
+    assert not is_secret(provider.inputs["clusterIdentifier"])
     assert is_secret(provider.inputs["kubeconfig"])
     assert read.urn in provider.dependencies
     assert is_secret(evaluation.outputs["kubeconfig"])

@@ -455,3 +455,9 @@ CASES: list[Case] = [
 
 def dump(case: Case) -> str:
     return json.dumps({"policy": case.policy, "expect": case.expect})
+
+
+# Cases of the cluster-lifecycle policies (policy/browser_platform_policies/runtime_cluster.py).
+from .runtime_cluster_cases import cases as _runtime_cluster_cases  # noqa: E402
+
+CASES += _runtime_cluster_cases()
