@@ -191,9 +191,9 @@ class EksCluster(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(
                 self._opts(depends_on=[log_group, *cluster_role.attachments, self.secrets_key_access]),
-                # The same switch as the API's deletion protection: with it on, Pulumi refuses a destroy or a
-                # replacement before deleting anything, instead of deleting node groups and add-ons first and
-                # failing at the cluster.
+                # The same switch as the API's deletion protection: with it on, the preview of a destroy or a
+                # replacement fails, so nothing is deleted; the API flag alone fails only at the cluster, after
+                # node groups, add-ons and every Kubernetes object are gone.
                 pulumi.ResourceOptions(protect=config.deletion_protection),
             ),
         )

@@ -213,9 +213,9 @@ class GkeCluster(pulumi.ComponentResource):
                     # effect, since that pool no longer exists.
                     ignore_changes=["nodeConfig"],
                 ),
-                # The same switch as the provider's deletion protection: with it on, Pulumi refuses a destroy or a
-                # replacement before deleting anything, instead of deleting node pools first and failing at the
-                # cluster.
+                # The same switch as the provider's deletion protection: with it on, the preview of a destroy or a
+                # replacement fails, so nothing is deleted; the provider flag alone fails only at the cluster,
+                # after the node pools and every Kubernetes object are gone.
                 pulumi.ResourceOptions(protect=config.deletion_protection),
             ),
         )

@@ -168,7 +168,7 @@ def test_kind_nodes_run_the_pinned_image_of_the_minor(minor: str) -> None:
 @pytest.mark.parametrize("stack", ["prod", "prod-gcp"])
 def test_deletion_protection_also_protects_the_cluster_in_pulumi(stack: str, evaluated: Callable[[str], StackEvaluation]) -> None:
     """The provider/API flag fails only when the cluster itself is deleted, after its node pools, add-ons and every
-    Kubernetes object are gone; Pulumi's `protect` refuses the whole destroy (or a replacement) up front."""
+    Kubernetes object are gone; with Pulumi's `protect` the preview of a destroy (or a replacement) fails."""
     type_, _ = CLUSTERS[stack]
     cluster = evaluated(stack).named(type_, "eks" if stack == "prod" else "gke")
     assert cluster.inputs["deletionProtection"] is True and cluster.options["protect"] is True
