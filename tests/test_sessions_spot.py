@@ -192,3 +192,16 @@ def test_cluster_autoscaler_grace_follows_the_session_timeout() -> None:
     release = evaluation.named(RELEASE, "cluster-autoscaler")
     assert release.inputs["values"]["extraArgs"]["max-graceful-termination-sec"] == 7230
     assert _browser_template(evaluation)["spec"]["terminationGracePeriodSeconds"] == 7230
+
+
+def test_capacity_report_shows_each_pools_share() -> None:
+    from capacity.report import render
+
+    text, ok = render("prod-gcp", load_config("prod-gcp"))
+    assert ok
+    base = text[text.index("## pool browser-base:"):text.index("## pool browser:")]
+    burst = text[text.index("## pool browser:"):text.index("## cluster:")]
+    assert "pair         on-demand base of browser with pool browser:" in base
+    assert "replicas 5-6, sessions 50-60" in base and "on-demand $530-$530" in base
+    assert "pair         spot burst of browser with pool browser-base:" in burst
+    assert "replicas 0-54, sessions 0-540" in burst and "0-18 nodes at min-max scale" in burst
