@@ -14,8 +14,9 @@ A workload whose nodeSelector matches exactly two pools, one `onDemand` and one 
 burst pool** (`base_and_burst`): its pods prefer on-demand nodes (components/workload.py), so the base carries
 its minimum replicas and the spot burst only what the base cannot hold, and a spot reclaim never takes the floor.
 The base's share is `min(replicas, what maxNodes base nodes hold)`, the burst's the rest. A session-sized workload
-derives the base's bounds from `minSessions` (minNodes = maxNodes = the nodes its minimum needs: a fixed
-on-demand floor, so scale-up always lands on the burst) and then the burst's from `maxSessions` (minNodes 0,
+derives the base's bounds from `minSessions` (minNodes = maxNodes = the nodes its minimum needs, on GKE rounded
+up to a multiple of the zones, since a pool starts with the same count in each: a fixed on-demand floor, so
+scale-up always lands on the burst) and then the burst's from `maxSessions` (minNodes 0,
 maxNodes = the nodes for the pods the base does not hold). A workload matching several pools in any other
 layout is not checked against any one of them (its pods may spread); a session-sized one is rejected.
 
@@ -317,6 +318,11 @@ def _size_plan(config: PlatformConfig, plan: PoolPlan) -> NodePool | None:
     if plan.role == "base":
         # A fixed on-demand floor: the nodes the minimum replicas need, so every scale-up lands on the burst pool.
         floor = pool.min_nodes if _explicit(pool, "min_nodes") else max(needed_min, 1)
+        zones = getattr(config.cluster, "zone_count", 1)
+        if not _explicit(pool, "min_nodes") and floor % zones:
+            # A GKE pool is created with the same node count in every zone, so a fixed regional floor is a multiple
+            # of its zones (and stays balanced over them).
+            floor += zones - floor % zones
         update: dict[str, int] = {"min_nodes": floor, "max_nodes": max(floor, 1)}
     elif plan.role == "burst":
         update = {"max_nodes": max(needed_max, 1)}

@@ -107,6 +107,23 @@ def test_the_former_prod_browser_group_is_rejected() -> None:
 # --- finding 5: an on-demand base that holds minSessions, a spot burst for the rest ----------------------------
 
 
+def test_a_gke_base_is_a_multiple_of_its_zones() -> None:
+    config = _config(_pool("browser-base", "onDemand", ["n2-standard-8"]),
+                     _pool("browser", "spot", ["n2-standard-8"]))
+    config["cluster"] = {"kind": "gke", "name": "sessions-test", "project": "sessions-test-1", "region": "europe-west1",
+                         "authorizedNetworks": [], "nodePools": [
+                             {**config["cluster"]["nodePools"][0], "instanceTypes": ["n2-standard-4"]},
+                             *config["cluster"]["nodePools"][1:]]}
+    base, burst = _validate(config).cluster.node_pools[1:]
+    # 3 pods fit 1 n2-standard-8; a regional pool starts with one node per zone, so the fixed floor is 3 (9 pods)
+    # and the burst carries the other 11 of 20 pods on 0-4 nodes.
+    assert (base.min_nodes, base.max_nodes) == (3, 3)
+    assert (burst.min_nodes, burst.max_nodes) == (0, 4)
+    config["cluster"]["zones"] = ["europe-west1-b", "europe-west1-c"]
+    base, burst = _validate(config).cluster.node_pools[1:]
+    assert (base.min_nodes, base.max_nodes, burst.max_nodes) == (2, 2, 5)
+
+
 def test_base_and_burst_bounds_follow_min_and_max_sessions() -> None:
     config = _validate(_config(_pool("browser-base", "onDemand"), _pool("browser", "spot")))
     base, burst = config.cluster.node_pools[1:]
@@ -138,12 +155,14 @@ def test_a_session_sized_workload_spreads_only_as_base_and_burst() -> None:
 
 
 def test_prod_stacks_run_browsers_on_an_on_demand_base_and_a_spot_burst() -> None:
-    for stack in ("prod", "prod-gcp"):
+    # 5 of 60 pods at 3 per node: EKS 2 base nodes (6 pods) + 0-18 spot; GKE rounds the base to its 3 zones
+    # (9 pods) + 0-17 spot.
+    for stack, bounds in (("prod", (2, 2, 0, 18)), ("prod-gcp", (3, 3, 0, 17))):
         pools = {pool.name: pool for pool in load_config(stack).cluster.node_pools}
         base, burst = pools["browser-base"], pools["browser"]
         assert (base.capacity_type, burst.capacity_type) == ("onDemand", "spot")
         assert base.labels == burst.labels == {"workload": "browser"}
-        assert (base.min_nodes, base.max_nodes, burst.min_nodes, burst.max_nodes) == (2, 2, 0, 18), stack
+        assert (base.min_nodes, base.max_nodes, burst.min_nodes, burst.max_nodes) == bounds, stack
 
 
 # --- finding 5: what the engine receives -----------------------------------------------------------------------
@@ -202,6 +221,6 @@ def test_capacity_report_shows_each_pools_share() -> None:
     base = text[text.index("## pool browser-base:"):text.index("## pool browser:")]
     burst = text[text.index("## pool browser:"):text.index("## cluster:")]
     assert "pair         on-demand base of browser with pool browser:" in base
-    assert "replicas 5-6, sessions 50-60" in base and "on-demand $530-$530" in base
+    assert "replicas 5-9, sessions 50-90" in base and "on-demand $795-$795" in base
     assert "pair         spot burst of browser with pool browser-base:" in burst
-    assert "replicas 0-54, sessions 0-540" in burst and "0-18 nodes at min-max scale" in burst
+    assert "replicas 0-51, sessions 0-510" in burst and "0-17 nodes at min-max scale" in burst
