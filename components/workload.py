@@ -66,8 +66,9 @@ TMP_SIZE = "1Gi"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 EVICT_LOCAL_VOLUMES = "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes"
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
-"""With "false", cluster-autoscaler (and GKE's autoscaler) never removes a node while such a pod runs on it. It is
-checked before the local-volumes annotation, which then only matters to pods without it."""
+"""With "false", cluster-autoscaler (and GKE's autoscaler) never removes a node while such a pod runs on it, whatever
+the local-volumes annotation says: that one only lifts the emptyDir block, for pods that are otherwise evictable, so
+the two do not conflict (the browser keeps both; other drains, e.g. node upgrades, ignore both)."""
 
 
 @dataclass(frozen=True)
