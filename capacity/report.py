@@ -8,7 +8,8 @@ minimum and maximum scale, the utilization of the binding resource, and the mont
 prices. The platform services' own pods (`capacity.platform_services`: istiod, the ingress gateway, Prometheus,
 Grafana, KEDA, cert-manager, metrics-server, cluster-autoscaler, at the requests and replicas their charts are
 given) are counted on the pool that carries them, the first without a NoSchedule/NoExecute taint, one line per
-layer. Nothing talks to Pulumi or a cloud. Exit status 1 when a pool cannot hold its workloads.
+layer. A workload on an on-demand base + spot burst pair is shown with each pool's share of its replicas
+(`stack_config.sizing.base_and_burst`). Nothing talks to Pulumi or a cloud. Exit status 1 when a pool cannot hold its workloads.
 """
 
 from __future__ import annotations
@@ -86,6 +87,13 @@ def _pool_lines(plan: PoolPlan) -> list[str]:
         f"  for pods     {node.available.cpu_m}m CPU / {_gib(node.available.memory_bytes)}, {node.pod_slots} pod slots",
     ]
     lines += platform_lines(plan.platform)
+    if plan.role is not None and plan.partner is not None:
+        names = ", ".join(plan.shares)
+        lines.append(
+            f"  pair         {'on-demand base' if plan.role == 'base' else 'spot burst'} of {names} with pool "
+            f"{plan.partner.name}: "
+            + ("the pods prefer it, so it holds the minimum through a spot reclaim" if plan.role == "base"
+               else "it carries what the base does not hold; a reclaim ends the sessions on the reclaimed node"))
     if not report.workloads:
         lines.append("  no workload is scheduled only here")
     for fit in report.workloads:

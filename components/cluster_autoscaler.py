@@ -85,7 +85,13 @@ def autoscaler_policy(cluster_name: str, partition: str, region: str) -> str:
     })
 
 
-def autoscaler_values(cluster_name: str, region: str, image_tag: str, pools: list[NodePool]) -> dict[str, object]:
+DEFAULT_MAX_GRACEFUL_TERMINATION_SECONDS = 600
+"""cluster-autoscaler's own default for `--max-graceful-termination-sec`."""
+
+
+def autoscaler_values(cluster_name: str, region: str, image_tag: str, pools: list[NodePool],
+                      max_graceful_termination_seconds: int = DEFAULT_MAX_GRACEFUL_TERMINATION_SECONDS,
+                      ) -> dict[str, object]:
     # Run on an on-demand, untainted pool: a spot reclaim must not take the thing that replaces capacity.
     home = next((p for p in pools if p.capacity_type == "onDemand" and not p.taints), None)
     values: dict[str, object] = {
@@ -99,6 +105,11 @@ def autoscaler_values(cluster_name: str, region: str, image_tag: str, pools: lis
             "balance-similar-node-groups": True,
             "expander": "least-waste",
             "skip-nodes-with-system-pods": False,
+            # When scale-down evicts a pod it waits at most this long for it to end, then removes the node anyway;
+            # it covers the longest grace period of the stack (the browser's session drain). Browser pods also
+            # carry safe-to-evict "false", so their nodes are removed only once the HPA/KEDA has scaled them in.
+            "max-graceful-termination-sec": max(max_graceful_termination_seconds,
+                                                DEFAULT_MAX_GRACEFUL_TERMINATION_SECONDS),
         },
         # Requests and replicas from capacity/platform_services.py, which the capacity model counts.
         "replicaCount": sizes.CLUSTER_AUTOSCALER_REPLICAS.max,
@@ -124,6 +135,8 @@ class ClusterAutoscalerArgs:
     node_pools: list[NodePool]
     aws_provider: aws.Provider
     kubernetes_provider: k8s.Provider
+    max_graceful_termination_seconds: int = DEFAULT_MAX_GRACEFUL_TERMINATION_SECONDS
+    """How long scale-down waits for an evicted pod: the longest pod grace period of the stack."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """Typically the node groups: the release waits for a node to run on."""
 
@@ -168,7 +181,8 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPOSITORY),
                 namespace=NAMESPACE,
                 name="cluster-autoscaler",
-                values=autoscaler_values(args.config_cluster_name, args.region, image_tag, args.node_pools),
+                values=autoscaler_values(args.config_cluster_name, args.region, image_tag, args.node_pools,
+                                         args.max_graceful_termination_seconds),
                 atomic=True,
                 cleanup_on_fail=True,
                 timeout=600,

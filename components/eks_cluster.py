@@ -103,6 +103,9 @@ def render_exec_kubeconfig(cluster_name: str, region: str, endpoint: str, ca_dat
 @dataclass(frozen=True)
 class EksClusterArgs:
     cluster: EksClusterConfig
+    pod_grace_seconds: int = 600
+    """The longest termination grace period of the stack's pods (the browser's session drain): cluster-autoscaler
+    waits that long for evicted pods (`max-graceful-termination-sec`) instead of its default 600 s."""
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -268,6 +271,7 @@ class EksCluster(pulumi.ComponentResource):
                 partition=partition,
                 kubernetes_version=config.kubernetes_version,
                 node_pools=list(config.node_pools),
+                max_graceful_termination_seconds=args.pod_grace_seconds,
                 aws_provider=self.aws_provider,
                 kubernetes_provider=provider,
                 depends_on=list(self.node_groups),

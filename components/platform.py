@@ -33,7 +33,8 @@ def build_cluster(config: PlatformConfig) -> ClusterHandle:
     if cluster.kind == "kind":
         return KindCluster("cluster", KindClusterArgs(cluster=cluster)).handle
     if cluster.kind == "eks":
-        return EksCluster("cluster", EksClusterArgs(cluster=cluster)).handle
+        return EksCluster("cluster", EksClusterArgs(
+            cluster=cluster, pod_grace_seconds=config.workloads.browser.termination_grace_seconds)).handle
     if cluster.kind == "gke":
         return GkeCluster("cluster", GkeClusterArgs(cluster=cluster)).handle
     raise AssertionError(f"unhandled cluster kind {cluster.kind}")  # the config union admits no other
@@ -51,6 +52,7 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
         api=config.workloads.api,
         browser=config.workloads.browser,
         node_pools=cluster.node_pools,
+        cluster_flavor=cluster.flavor,
         internal_cidrs=config.network.internal_cidrs,
         secret_values=settings.secrets,
         **services.workload_hooks(),  # type: ignore[arg-type]

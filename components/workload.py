@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apps.v1 import DeploymentSpecArgs, DeploymentStrategyArgs, RollingUpdateDeploymentArgs
 from pulumi_kubernetes.core.v1 import (
+    AffinityArgs,
     CapabilitiesArgs,
     ConfigMapEnvSourceArgs,
     ConfigMapProjectionArgs,
@@ -29,10 +30,14 @@ from pulumi_kubernetes.core.v1 import (
     KeyToPathArgs,
     LifecycleArgs,
     LifecycleHandlerArgs,
+    NodeAffinityArgs,
+    NodeSelectorRequirementArgs,
+    NodeSelectorTermArgs,
     ObjectFieldSelectorArgs,
     PodSecurityContextArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
+    PreferredSchedulingTermArgs,
     ProbeArgs,
     ProjectedVolumeSourceArgs,
     ResourceRequirementsArgs,
@@ -60,6 +65,19 @@ from .labels import selector_labels, standard_labels
 TMP_SIZE = "1Gi"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 EVICT_LOCAL_VOLUMES = "cluster-autoscaler.kubernetes.io/safe-to-evict-local-volumes"
+SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+"""With "false", cluster-autoscaler (and GKE's autoscaler) never removes a node while such a pod runs on it, whatever
+the local-volumes annotation says: that one only lifts the emptyDir block, for pods that are otherwise evictable, so
+the two do not conflict (the browser keeps both; other drains, e.g. node upgrades, ignore both)."""
+
+
+@dataclass(frozen=True)
+class NodePreference:
+    """A node label expression the scheduler prefers (preferred node affinity, weight 100), e.g. on-demand nodes."""
+
+    key: str
+    operator: str
+    values: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -87,6 +105,11 @@ class WorkloadArgs:
     pod_annotations: dict[str, str] = field(default_factory=dict)
     after: list[pulumi.Resource] = field(default_factory=list)
     """What must exist before the pods are created (e.g. the mesh's sidecar injector)."""
+    blocks_node_scale_down: bool = False
+    """Node scale-down evicts pods with at most the autoscaler's own termination limit (10 minutes by default), so
+    pods whose grace period is longer (session drain) keep their node: the HPA/KEDA scales them in, and the
+    emptied node is removed after."""
+    preferred_nodes: list[NodePreference] = field(default_factory=list)
 
 
 def _resources(requests: ComputeResources, limits: ComputeResources) -> ResourceRequirementsArgs:
@@ -141,6 +164,16 @@ def _topology_spread(selector: dict[str, str]) -> list[TopologySpreadConstraintA
         )
         for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
     ]
+
+
+def _preferred_affinity(preferences: list[NodePreference]) -> AffinityArgs | None:
+    if not preferences:
+        return None
+    return AffinityArgs(node_affinity=NodeAffinityArgs(preferred_during_scheduling_ignored_during_execution=[
+        PreferredSchedulingTermArgs(weight=100, preference=NodeSelectorTermArgs(match_expressions=[
+            NodeSelectorRequirementArgs(key=p.key, operator=p.operator, values=list(p.values) or None)]))
+        for p in preferences
+    ]))
 
 
 class Workload(pulumi.ComponentResource):
@@ -239,6 +272,7 @@ class Workload(pulumi.ComponentResource):
         pod_annotations = {
             "checksum/config": config_checksum,
             EVICT_LOCAL_VOLUMES: ",".join(local_volumes),
+            **({SAFE_TO_EVICT: "false"} if args.blocks_node_scale_down else {}),
             **args.pod_annotations,
         }
         if not spec.security.read_only_root_filesystem:
@@ -269,6 +303,7 @@ class Workload(pulumi.ComponentResource):
             tolerations=[TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=t.effect)
                          for t in args.tolerations] or None,
             topology_spread_constraints=_topology_spread(self.selector),
+            affinity=_preferred_affinity(args.preferred_nodes),
             termination_grace_period_seconds=args.termination_grace_seconds,
             containers=[container],
             volumes=volumes,

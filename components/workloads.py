@@ -11,7 +11,7 @@ from stack_config.workloads import ApiWorkload, BrowserWorkload, WorkloadBase
 
 from .network_policies import ExtraIngress, NetworkPolicies, NetworkPoliciesArgs, PeerWorkload
 from .platform_namespace import ExtraPodCost, PlatformNamespace, PlatformNamespaceArgs
-from .workload import ApiAccessRule, Workload, WorkloadArgs
+from .workload import ApiAccessRule, NodePreference, Workload, WorkloadArgs
 
 # What the API reads to route sessions to browser pods: the browser Service's endpoints, nothing else.
 API_SESSION_ROUTING_ACCESS = [ApiAccessRule(api_groups=["discovery.k8s.io"], resources=["endpointslices"],
@@ -26,6 +26,21 @@ def tolerations_for(selector: dict[str, str], pools: list[NodePool]) -> list[Tai
             for taint in pool.taints:
                 seen.setdefault((taint.key, taint.value, taint.effect), taint)
     return list(seen.values())
+
+
+ON_DEMAND_NODES: dict[str, NodePreference] = {
+    # The label each provider puts on every node of a managed group / node pool.
+    "eks": NodePreference("eks.amazonaws.com/capacityType", "In", ["ON_DEMAND"]),
+    "gke": NodePreference("cloud.google.com/gke-spot", "DoesNotExist"),
+}
+
+
+def prefer_on_demand(selector: dict[str, str], pools: list[NodePool], flavor: str | None) -> list[NodePreference]:
+    """Prefer on-demand nodes when the selector's pools mix on-demand and spot (a base + burst pair), so the base
+    fills first and a spot reclaim takes only what the base cannot hold."""
+    kinds = {pool.capacity_type for pool in pools if pool.matches(selector)}
+    preference = ON_DEMAND_NODES.get(flavor or "")
+    return [preference] if preference is not None and kinds == {"onDemand", "spot"} else []
 
 
 def platform_env(spec: WorkloadBase, values: dict[str, str]) -> dict[str, str]:
@@ -54,6 +69,8 @@ class WorkloadsArgs:
     extra_ingress: list[ExtraIngress] = field(default_factory=list)
     pods_after: list[pulumi.Resource] = field(default_factory=list)
     """Resources the Deployments wait for (e.g. the Istio injector: pods created before it get no sidecar)."""
+    cluster_flavor: str | None = None
+    """kind, eks or gke: which node label says a node is on-demand (see `prefer_on_demand`)."""
 
 
 class Workloads(pulumi.ComponentResource):
@@ -98,6 +115,9 @@ class Workloads(pulumi.ComponentResource):
             shm_size=browser.shm_size,
             termination_grace_seconds=browser.termination_grace_seconds,
             pre_stop_path=browser.drain_path,
+            # The session drain outlasts any node autoscaler's eviction limit: keep the node until the pods are gone.
+            blocks_node_scale_down=True,
+            preferred_nodes=prefer_on_demand(browser.node_selector, args.node_pools, args.cluster_flavor),
             config_data=platform_env(browser, {
                 "MAX_SESSIONS_PER_POD": str(browser.sessions_per_pod),
                 "SESSION_TIMEOUT_SECONDS": str(browser.session_timeout_seconds),

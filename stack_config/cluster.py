@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from capacity.prices import INSTANCE_TYPES
+
 from .base import AwsRegion, ConfigFieldError, GcpProject, StrictModel
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
@@ -275,6 +277,33 @@ def _check_cloud_pools(pools: list[NodePool], pattern: re.Pattern[str], example:
                 )
         if len(set(pool.instance_types)) != len(pool.instance_types):
             raise ConfigFieldError(("nodePools", index, "instanceTypes"), f"pool '{pool.name}': repeated machine type")
+        _check_one_shape(pool, index)
+
+
+def _check_one_shape(pool: NodePool, index: int) -> None:
+    """Several instance types in one group must share vCPU and memory: cluster-autoscaler builds its template node
+    from one type of the group and plans every scale-up with that shape (and the capacity model sizes the pool
+    with its first type), so a larger or smaller type in the same group breaks both plans."""
+    if len(pool.instance_types) < 2:
+        return
+    unknown = [name for name in pool.instance_types if name not in INSTANCE_TYPES]
+    if unknown:
+        raise ConfigFieldError(
+            ("nodePools", index, "instanceTypes", pool.instance_types.index(unknown[0])),
+            f"pool '{pool.name}': cannot confirm that {', '.join(unknown)} has the shape of the other types (not in "
+            "the capacity table, capacity/prices.py); list one type, or only known types of one vCPU/memory shape",
+        )
+    shapes = {name: (INSTANCE_TYPES[name].vcpu, INSTANCE_TYPES[name].memory_gib) for name in pool.instance_types}
+    first = pool.instance_types[0]
+    odd = [name for name in pool.instance_types if shapes[name] != shapes[first]]
+    if odd:
+        described = ", ".join(f"{name} ({shapes[name][0]} vCPU / {shapes[name][1]:g} GiB)" for name in pool.instance_types)
+        raise ConfigFieldError(
+            ("nodePools", index, "instanceTypes", pool.instance_types.index(odd[0])),
+            f"pool '{pool.name}' mixes instance shapes: {described}. cluster-autoscaler plans every scale-up of a "
+            f"group with one type's shape, so {', '.join(odd)} must match {first} in vCPU and memory (e.g. "
+            "c7i.2xlarge with c6i.2xlarge); put other shapes in a pool of their own",
+        )
 
 
 def _check_version(value: str, allowed: tuple[str, ...], where: str) -> str:
@@ -410,3 +439,9 @@ class GkeClusterConfig(ClusterBase):
     @property
     def workload_pool(self) -> str:
         return f"{self.project}.svc.id.goog"
+
+    @property
+    def zone_count(self) -> int:
+        """Zones a regional pool spans: `zones`, else three (GKE's default for most regions; the same number as
+        components/gke_cluster.py DEFAULT_ZONE_COUNT). A pool's initial size is set per zone."""
+        return len(self.zones) if self.zones else 3

@@ -320,17 +320,24 @@ def test_report_costs_the_prod_stack_at_the_nodes_it_needs() -> None:
     pools = {p["pool"]: p for p in doc["pools"]}
     # api: m7i.xlarge on demand, 3-10 API pods (600m with the sidecar) plus the platform services (2600m at min
     # scale, 3500m at max) need 2-3 nodes; minNodes 3 is the floor.
-    # browser: c7i.2xlarge spot, 5-60 pods at 3 per node need 2-20 nodes of the 0-30 allowed.
+    # browser: 5-60 pods at 3 per c7i.2xlarge. The on-demand base holds minSessions (5 pods) on a fixed 2 nodes (6
+    # pods); the spot burst the other 0-54 pods on 0-18 nodes. A spot reclaim never takes the floor.
     assert (pools["api"]["nodesAtMinScale"], pools["api"]["nodesAtMaxScale"]) == (3, 3)
-    assert (pools["browser"]["nodesAtMinScale"], pools["browser"]["nodesAtMaxScale"]) == (2, 20)
-    assert pools["browser"]["monthly"]["spot"]["maxScale"] == pytest.approx(20 * 0.144 * 730)
-    assert pools["browser"]["monthly"]["ceiling"] == pytest.approx(30 * 0.144 * 730)
-    assert doc["monthly"]["minScale"] == pytest.approx(3 * 0.2016 * 730 + 2 * 0.144 * 730 + 73)
-    assert doc["monthly"]["maxScale"] == pytest.approx(3 * 0.2016 * 730 + 20 * 0.144 * 730 + 73)
-    assert doc["monthly"]["ceiling"] == pytest.approx(6 * 0.2016 * 730 + 30 * 0.144 * 730 + 73)
+    assert (pools["browser-base"]["nodesAtMinScale"], pools["browser-base"]["nodesAtMaxScale"]) == (2, 2)
+    assert (pools["browser"]["nodesAtMinScale"], pools["browser"]["nodesAtMaxScale"]) == (0, 18)
+    base_workloads = pools["browser-base"]["report"]["workloads"]
+    burst_workloads = pools["browser"]["report"]["workloads"]
+    assert [(w["min_replicas"], w["max_replicas"]) for w in base_workloads] == [(5, 6)]
+    assert [(w["min_replicas"], w["max_replicas"]) for w in burst_workloads] == [(0, 54)]
+    assert pools["browser"]["monthly"]["spot"]["maxScale"] == pytest.approx(18 * 0.144 * 730)
+    assert pools["browser"]["monthly"]["ceiling"] == pytest.approx(18 * 0.144 * 730)
+    assert pools["browser-base"]["monthly"]["ceiling"] == pytest.approx(2 * 0.357 * 730)
+    assert doc["monthly"]["minScale"] == pytest.approx(3 * 0.2016 * 730 + 2 * 0.357 * 730 + 73)
+    assert doc["monthly"]["maxScale"] == pytest.approx(3 * 0.2016 * 730 + 2 * 0.357 * 730 + 18 * 0.144 * 730 + 73)
+    assert doc["monthly"]["ceiling"] == pytest.approx(6 * 0.2016 * 730 + 2 * 0.357 * 730 + 18 * 0.144 * 730 + 73)
     text, ok = render("prod", config)
     assert ok
-    assert "total $725-$2,617" in text and "every pool at maxNodes: $4,110" in text
+    assert "total $1,036-$2,928" in text and "every pool at maxNodes: $3,369" in text
 
 
 # --- the platform services' own pods -----------------------------------------------------------------------------

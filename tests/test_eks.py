@@ -44,15 +44,21 @@ def role_policies(prod: StackEvaluation, role_name: str) -> set[str]:
 
 def test_node_groups_carry_pool_labels_translated_taints_and_scaling(prod: StackEvaluation) -> None:
     api, browser = node_group(prod, "api").inputs, node_group(prod, "browser").inputs
+    base = node_group(prod, "browser-base").inputs
     assert api["labels"] == {"workload": "api"} and api["taints"] == []
-    assert browser["labels"] == {"workload": "browser"}
-    assert browser["taints"] == [{"key": "workload", "value": "browser", "effect": "NO_SCHEDULE"}]
+    assert browser["labels"] == base["labels"] == {"workload": "browser"}
+    assert browser["taints"] == base["taints"] == [{"key": "workload", "value": "browser", "effect": "NO_SCHEDULE"}]
     assert api["scalingConfig"] == {"minSize": 3.0, "maxSize": 6.0, "desiredSize": 3.0}
-    assert browser["scalingConfig"] == {"minSize": 0.0, "maxSize": 30.0, "desiredSize": 3.0}
-    assert api["capacityType"] == "ON_DEMAND" and browser["capacityType"] == "SPOT"
-    assert len(browser["instanceTypes"]) >= 3
+    # minSessions 50 = 5 pods at 3 per c7i.2xlarge: a fixed on-demand base of 2 nodes (6 pods); the spot burst
+    # holds the other 54 of maxSessions 600 / 10 = 60 pods on 0-18 nodes.
+    assert base["scalingConfig"] == {"minSize": 2.0, "maxSize": 2.0, "desiredSize": 2.0}
+    assert browser["scalingConfig"] == {"minSize": 0.0, "maxSize": 18.0, "desiredSize": 1.0}
+    assert api["capacityType"] == "ON_DEMAND" and base["capacityType"] == "ON_DEMAND"
+    assert browser["capacityType"] == "SPOT"
+    # Several types per group only of one shape (8 vCPU / 16 GiB): the autoscaler plans with one of them.
+    assert browser["instanceTypes"] == base["instanceTypes"] == ["c7i.2xlarge", "c6i.2xlarge"]
     assert {api["amiType"], browser["amiType"]} == {"AL2023_x86_64_STANDARD"}
-    for pool in ("api", "browser"):
+    for pool in ("api", "browser-base", "browser"):
         assert node_group(prod, pool).options["ignoreChanges"] == ["scalingConfig.desiredSize"]
 
 

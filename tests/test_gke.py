@@ -70,11 +70,18 @@ def test_node_pools_translate_labels_taints_capacity_and_bounds(gke: StackEvalua
     assert api["nodeConfig"]["machineType"] == "n2-standard-4"
     assert browser["nodeConfig"]["machineType"] == "c3-standard-8"
     assert api["autoscaling"]["totalMinNodeCount"] == 3.0 and api["autoscaling"]["totalMaxNodeCount"] == 6.0
-    assert browser["autoscaling"]["totalMinNodeCount"] == 0.0 and browser["autoscaling"]["totalMaxNodeCount"] == 30.0
+    # minSessions 50 = 5 pods at 3 per c3-standard-8 need 2 nodes; a GKE pool starts with the same count in each
+    # of its 3 zones, so the fixed on-demand base is 3 nodes (1 per zone, 9 pods); the spot burst holds the other
+    # 51 of 60 pods on 0-17 nodes. Browser pods prefer the base (components/workloads.py).
+    base = pool(gke, "browser-base").inputs
+    assert base["nodeConfig"]["spot"] is False and base["nodeConfig"]["labels"] == {"workload": "browser"}
+    assert base["autoscaling"]["totalMinNodeCount"] == 3.0 and base["autoscaling"]["totalMaxNodeCount"] == 3.0
+    assert base["initialNodeCount"] == 1.0
+    assert browser["autoscaling"]["totalMinNodeCount"] == 0.0 and browser["autoscaling"]["totalMaxNodeCount"] == 17.0
     assert "minNodeCount" not in browser["autoscaling"]
-    # initialNodeCount is per zone: 3 nodes over the region's default 3 zones.
+    # initialNodeCount is per zone: 1 node over the region's default 3 zones.
     assert browser["initialNodeCount"] == 1.0
-    for name in ("api", "browser"):
+    for name in ("api", "browser-base", "browser"):
         inputs = pool(gke, name).inputs
         assert inputs["management"] == {"autoRepair": True, "autoUpgrade": True}
         assert inputs["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}

@@ -338,7 +338,7 @@ def check_capacity(args: StackValidationArgs, cfg: Mapping[str, Any], report: Re
     monitoring = _switch(str(cfg["monitoring"]), model.release("kube-prometheus-stack") is not None
                          or bool(model.of("monitoring.coreos.com/ServiceMonitor")))
     daemonsets = [w for w in model.workloads if w.kind == "DaemonSet"]
-    placed: dict[str, list[tuple[Workload, Any]]] = {pool.urn + pool.name: [] for pool in model.pools}
+    placed: dict[str, list[tuple[Workload, Any, int]]] = {pool.urn + pool.name: [] for pool in model.pools}
     nodes: dict[str, Any] = {}
 
     def node_for(pool: Pool) -> Any | None:
@@ -364,13 +364,24 @@ def check_capacity(args: StackValidationArgs, cfg: Mapping[str, Any], report: Re
         nodes[key] = (smallest, overheads)
         return nodes[key]
 
-    def fit(pool: Pool, group: list[tuple[Workload, Any]]) -> Any:
+    def fit(pool: Pool, group: list[tuple[Workload, Any, int]]) -> Any:
         found = node_for(pool)
         if found is None:
             return None
         spec, overheads = found
-        return capacity.fits(spec, [(req, w.max_replicas) for w, req in group], pool.max_nodes,
+        return capacity.fits(spec, [(req, count) for _, req, count in group], pool.max_nodes,
                              provider=pool.provider, overheads=overheads)
+
+    def room(pool: Pool, workload: Workload, requests: Any, wanted: int) -> int:
+        """How many of `wanted` pods of the workload the pool still holds next to what is placed there."""
+        low, high = 0, wanted
+        while low < high:
+            middle = (low + high + 1) // 2
+            if fit(pool, [*placed[pool.urn + pool.name], (workload, requests, middle)]):
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     flexible: list[tuple[Workload, Any, list[Pool]]] = []
     for workload in model.workloads:
@@ -389,13 +400,26 @@ def check_capacity(args: StackValidationArgs, cfg: Mapping[str, Any], report: Re
                        f"of pool {pool.name} offers ({node.available} after system reserve and daemonsets). Fix: smaller "
                        "requests or a larger instance type.", workload.urn)
         if len(pools) == 1:
-            placed[pools[0].urn + pools[0].name].append((workload, requests))
+            placed[pools[0].urn + pools[0].name].append((workload, requests, workload.max_replicas))
         else:
             flexible.append((workload, requests, pools))
     for workload, requests, pools in flexible:
         ordered = sorted(pools, key=lambda p: -p.max_nodes)
-        target = next((p for p in ordered if fit(p, [*placed[p.urn + p.name], (workload, requests)])), ordered[0])
-        placed[target.urn + target.name].append((workload, requests))
+        whole = (workload, requests, workload.max_replicas)
+        target = next((p for p in ordered if fit(p, [*placed[p.urn + p.name], whole])), None)
+        if target is not None or any(node_for(p) is None for p in pools):
+            target = target or ordered[0]
+            placed[target.urn + target.name].append(whole)
+            continue
+        # No pool holds it alone (an on-demand base + spot burst): the scheduler fills every pool the pods may use
+        # before one stays Pending, so they split, on-demand first (the pods prefer it), the rest on the last pool.
+        split = sorted(pools, key=lambda p: (p.spot, -p.max_nodes))
+        left = workload.max_replicas
+        for index, pool in enumerate(split):
+            count = left if index == len(split) - 1 else room(pool, workload, requests, left)
+            if count:
+                placed[pool.urn + pool.name].append((workload, requests, count))
+            left -= count
     platform_pool, platform_pods = _platform_services(model, capacity)
     for pool in model.pools:
         group = placed[pool.urn + pool.name]
@@ -412,11 +436,11 @@ def check_capacity(args: StackValidationArgs, cfg: Mapping[str, Any], report: Re
                 report(f"The platform service pod {name} requests {pod_requests}, more than a {spec.name} node of pool "
                        f"{pool.name} offers ({node.available}). Fix: a larger instance type for the pool that carries "
                        "the platform services (the first one without a NoSchedule/NoExecute taint).", pool.urn)
-        result = capacity.fits(spec, [(req, w.max_replicas) for w, req in group], pool.max_nodes,
+        result = capacity.fits(spec, [(req, count) for _, req, count in group], pool.max_nodes,
                                provider=pool.provider, overheads=overheads,
                                extra_pods=[(req, count) for _, req, count in extra])
         if not result and result.nodes_needed is not None:
-            names = ", ".join([f"{w.title} x{w.max_replicas}" for w, _ in group]
+            names = ", ".join([f"{w.title} x{count}" for w, _, count in group]
                               + ([f"platform services ({len(extra)} pod kinds)"] if extra else []))
             report(f"Node pool {pool.name} cannot hold its workloads at maximum scale ({names}): {result.message}. Fix: "
                    "raise the pool's max nodes, use a larger instance type, or lower maxReplicas / requests "
@@ -727,18 +751,25 @@ def check_browser_spot(args: StackValidationArgs, cfg: Mapping[str, Any], report
     model = _model(args, "browser-spot-drain")
     for workload in _browsers(model, cfg):
         with per_resource("browser-spot-drain", workload.urn):
-            spot_pools = [p for p in _candidates(model, workload)[0] if p.spot]
+            candidates = _candidates(model, workload)[0]
+            spot_pools = [p for p in candidates if p.spot]
             if not spot_pools:
                 continue
             grace = as_int(get(workload.pod_spec, "terminationGracePeriodSeconds"), 30) or 0
             timeout, _ = _session_timeout(model, workload, cfg)
             drain = max(grace, timeout)
+            # An on-demand base next to the spot pool keeps the floor (the minimum replicas) through a reclaim.
+            base = [p for p in candidates if not p.spot]
+            floor = (f"on-demand pool(s) {', '.join(p.name for p in base)} keep the floor of {workload.min_replicas} "
+                     "pod(s) through a reclaim; only sessions on spot nodes are lost" if base
+                     else "no on-demand pool holds a floor, so a reclaim can take every session")
             for pool in spot_pools:
                 notice = int(cfg["awsSpotNoticeSeconds"] if pool.provider == "eks" else cfg["gcpSpotNoticeSeconds"])
                 if drain > notice:
                     report(f"{workload.title} can land on spot pool {pool.name}, whose interruption notice is {notice}s, but "
-                           f"its sessions need up to {drain}s to drain: sessions running at an interruption are cut off. "
-                           "Accept it knowingly, shorten sessions, or keep an on-demand pool for long sessions.", workload.urn)
+                           f"its sessions need up to {drain}s to drain: sessions running at an interruption are cut off "
+                           f"({floor}). Accept it knowingly, shorten sessions, or keep an on-demand base pool for the "
+                           "floor.", workload.urn)
 
 
 # ---------------------------------------------------------------------------------------------------------

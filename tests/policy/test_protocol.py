@@ -14,6 +14,10 @@ from offline.harness import StackEvaluation, stack_names
 
 from .cases import CASES, Case, deployment
 from .pack import POLICY_DIR, Diagnostic, PackProcess, mutated
+from .test_runtime_sessions import RUNTIME_SESSIONS_CASES
+
+ALL_CASES = [*CASES, *RUNTIME_SESSIONS_CASES]
+"""cases.py's and those kept next to a policy module's own tests (one import per module)."""
 
 STACKS = stack_names()
 
@@ -77,7 +81,7 @@ def run_case(pack: PackProcess, resources: list, case: Case) -> list[Diagnostic]
     return pack.analyze_stack(copy_)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
 def test_violation_is_reported(pack: PackProcess, evaluated: Callable[[str], StackEvaluation], case: Case) -> None:
     diagnostics = run_case(pack, evaluated(case.stack).resources, case)
     mine = [d for d in diagnostics if d.policy == case.policy]
@@ -90,7 +94,7 @@ def test_violation_is_reported(pack: PackProcess, evaluated: Callable[[str], Sta
 
 
 def test_every_policy_has_a_violating_case(pack: PackProcess) -> None:
-    assert set(pack.policy_names) <= {c.policy for c in CASES}
+    assert set(pack.policy_names) <= {c.policy for c in ALL_CASES}
 
 
 def test_unknown_values_are_skipped_with_a_note(pack: PackProcess, evaluated: Callable[[str], StackEvaluation]) -> None:
