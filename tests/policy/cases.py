@@ -455,3 +455,8 @@ CASES: list[Case] = [
 
 def dump(case: Case) -> str:
     return json.dumps({"policy": case.policy, "expect": case.expect})
+
+# Cases of the runtime-reach policies live in their own module (it imports the helpers above, hence the end).
+from .runtime_reach_cases import RUNTIME_REACH_CASES  # noqa: E402
+
+CASES += RUNTIME_REACH_CASES
