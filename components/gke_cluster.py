@@ -233,7 +233,6 @@ class GkeCluster(pulumi.ComponentResource):
         )
         provider = kubernetes_provider(f"gke-{config.project}-{config.name}", kubeconfig, parent=self)
         self.handle = ClusterHandle(
-            storage_class=built_in_storage_class("gke"),
             name=config.name,
             flavor="gke",
             kubernetes_version=config.kubernetes_version,
@@ -242,6 +241,7 @@ class GkeCluster(pulumi.ComponentResource):
             provider=provider,
             cloud=GkeIdentity(project=config.project, workload_pool=self.cluster.id.apply(lambda _: config.workload_pool),
                               provider=self.gcp_provider),
+            storage_class=built_in_storage_class("gke"),
         )
         self.register_outputs({
             "kubeconfig": kubeconfig,
