@@ -40,8 +40,6 @@ def test_mutation_is_reported_at_mandatory(pack: PackProcess, evaluated: Callabl
 
 @pytest.mark.parametrize("stack_name", ["dev", "prod", "prod-gcp"])
 def test_real_stacks_are_clean(pack: PackProcess, evaluated: Callable[[str], StackEvaluation], stack_name: str) -> None:
-    diagnostics = _run(pack, evaluated, Case("clean", "", stack(lambda rs: None), "", stack=stack_name))
-    assert not diagnostics
     pack.configure(json.loads((POLICY_DIR / "config" / f"{stack_name}.json").read_text()), force_all="mandatory")
     assert not [d for d in pack.analyze_stack(evaluated(stack_name).resources) if d.policy in POLICIES]
 
