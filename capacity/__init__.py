@@ -35,6 +35,8 @@ API (stable; the policy pack imports it):
   cert-manager, metrics-server, cluster-autoscaler ...), one layer per service, at the requests and replicas
   their chart values set (`capacity.platform_services` is the one source both the components and the model read).
 - `control_plane_monthly(provider)`, `HOURS_PER_MONTH` (730); `MI`, `GI` (bytes).
+- `capacity.nat`: Cloud NAT source ports per VM from browser sessions per node (`cloud_nat_ports`,
+  `ports_needed`, `dynamic_bounds_problems`; 256 connections per session at peak).
 
 Example::
 

@@ -32,10 +32,12 @@ from .mesh import (
     sidecar_pod_cost,
 )
 from .metrics_contract import METRICS_PORT_NAME
-from .metrics_server import MetricsServer, MetricsServerArgs, needs_metrics_server
+from .metrics_server import MetricsServer, MetricsServerArgs
 from .monitoring import PROMETHEUS_URL, MonitoringStack, MonitoringStackArgs, PlatformMonitors, PlatformMonitorsArgs
 from .network_policies import ExtraIngress
+from .storage import built_in_storage_class
 from .tls import Tls, TlsArgs
+from .webhook_ports import installed_services
 from .workloads import Workloads
 
 GATEWAY_SERVICE_ANNOTATIONS = {
@@ -62,11 +64,13 @@ class PlatformServices:
                 opts: pulumi.ResourceOptions) -> PlatformServices:
         services = cls(config=config, cluster=cluster, opts=opts)
         cloud = cluster.flavor != "kind"
-        if needs_metrics_server(cluster.flavor):
+        # One decision for what is installed and which webhook ports the cluster layer opens (webhook_ports.py).
+        enabled = installed_services(config)
+        if "metrics-server" in enabled:
             services.metrics_server = MetricsServer("metrics-server", MetricsServerArgs(flavor=cluster.flavor), opts=opts)
             services.wait_for.append(services.metrics_server)
         ingress = config.ingress
-        if config.mesh.enabled:
+        if "mesh" in enabled:
             gateway = None
             if ingress is not None:
                 gateway = GatewayService(
@@ -82,14 +86,15 @@ class PlatformServices:
                 http01_ingress=ingress is not None and ingress.tls.acme_over_http,
             ), opts=opts)
             services.wait_for.append(services.mesh)
-        if config.monitoring.enabled:
+        if "monitoring" in enabled:
             services.monitoring = MonitoringStack("monitoring", MonitoringStackArgs(
                 settings=config.monitoring,
                 grafana_admin_password=secrets[config.monitoring.grafana_admin_password_secret],
                 platform_namespace=config.namespace,
                 highly_available=cloud,
+                storage_class=cluster.storage_class or built_in_storage_class(cluster.flavor),
             ), opts=opts)
-        if ingress is not None and services.mesh is not None:
+        if "tls" in enabled and ingress is not None and services.mesh is not None:
             assert services.mesh.ingress_namespace is not None and services.mesh.gateway is not None
             services.tls = Tls("tls", TlsArgs(
                 tls=ingress.tls,
@@ -104,7 +109,7 @@ class PlatformServices:
 
     @property
     def keda_enabled(self) -> bool:
-        return self.config.autoscaling.keda.enabled and self.config.workloads.browser.autoscaling is not None
+        return "keda" in installed_services(self.config)
 
     @property
     def autoscaled_elsewhere(self) -> frozenset[str]:

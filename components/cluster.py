@@ -45,6 +45,19 @@ CloudIdentity = EksIdentity | GkeIdentity
 
 
 @dataclass(frozen=True)
+class StorageClassRef:
+    """The StorageClass every volume of the platform names: built into the cluster (kind, GKE) or created by the
+    cluster component (EKS has had no default class since 1.30), in which case consumers must wait for it."""
+
+    name: str
+    resource: pulumi.Resource | None = None
+
+    @property
+    def depends_on(self) -> list[pulumi.Resource]:
+        return [self.resource] if self.resource is not None else []
+
+
+@dataclass(frozen=True)
 class ClusterHandle:
     """The provider-neutral face of a cluster: workloads and add-ons take this, never a cloud resource.
 
@@ -58,6 +71,8 @@ class ClusterHandle:
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
     cloud: CloudIdentity | None = None
+    storage_class: StorageClassRef | None = None
+    """The class volumes name (components/storage.py); None only for handles built by hand in tests."""
 
 
 def cluster_identity(flavor: ClusterFlavor, key: str, ca_data: str) -> str:

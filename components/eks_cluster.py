@@ -20,6 +20,7 @@ from stack_config.cluster import EksClusterConfig, NodePool, parse_cidr
 
 from .cluster import ClusterHandle, EksIdentity, cluster_identity, kubernetes_provider
 from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, pod_identity_trust_policy
+from .storage import eks_storage_class
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
@@ -279,6 +280,11 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
+        # EKS has had no default StorageClass since 1.30: without this one Prometheus' volume stays Pending.
+        # It names the EBS CSI driver, which `after_nodes` installs.
+        self.storage_class = eks_storage_class("gp3-storage-class", provider=provider, parent=self,
+                                               after=list(after_nodes))
+
         self.handle = ClusterHandle(
             name=config.name,
             flavor="eks",
@@ -288,6 +294,7 @@ class EksCluster(pulumi.ComponentResource):
             provider=provider,
             cloud=EksIdentity(cluster_name=self.cluster.name, partition=partition, region=config.region,
                               provider=self.aws_provider),
+            storage_class=self.storage_class,
         )
         self.register_outputs({
             "kubeconfig": kubeconfig,

@@ -15,9 +15,11 @@ import pulumi
 import pulumi_gcp as gcp
 import yaml
 
+from capacity.nat import NatPorts
 from stack_config.cluster import GkeClusterConfig, NodePool
 
 from .cluster import ClusterHandle, GkeIdentity, cluster_identity, kubernetes_provider
+from .storage import built_in_storage_class
 
 GKE_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
 NODE_SERVICE_ACCOUNT_ROLES = [
@@ -71,6 +73,11 @@ def render_exec_kubeconfig(cluster_name: str, endpoint: str, ca_data: str) -> st
 @dataclass(frozen=True)
 class GkeClusterArgs:
     cluster: GkeClusterConfig
+    control_plane_ports: tuple[int, ...]
+    """Pod ports the API server calls (webhooks, aggregated APIs) of the installed platform services, handed down
+    as data (components/webhook_ports.py): opened from the control plane's range to the nodes."""
+    nat_ports: NatPorts
+    """Cloud NAT ports per VM, sized from the browser sessions one node carries (stack_config/egress.py)."""
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -123,6 +130,13 @@ class GkeCluster(pulumi.ComponentResource):
                 region=config.region,
                 nat_ip_allocate_option="AUTO_ONLY",
                 source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+                # A browser node opens hundreds of connections: the static 64 ports per VM run out. Dynamic
+                # allocation grows each VM from min to max (powers of two; capacity/nat.py); it excludes
+                # endpoint-independent mapping.
+                enable_dynamic_port_allocation=True,
+                enable_endpoint_independent_mapping=False,
+                min_ports_per_vm=args.nat_ports.min_ports_per_vm,
+                max_ports_per_vm=args.nat_ports.max_ports_per_vm,
                 log_config=gcp.compute.RouterNatLogConfigArgs(enable=True, filter="ERRORS_ONLY"),
             ),
             opts=self._opts(),
@@ -220,10 +234,14 @@ class GkeCluster(pulumi.ComponentResource):
             ),
         )
 
+        self.control_plane_firewall = self._control_plane_firewall(args.control_plane_ports)
+
         zone_count = len(config.zones) if config.zones else DEFAULT_ZONE_COUNT
         self.node_pools = [self._node_pool(pool, zone_count, role_grants) for pool in config.node_pools]
 
         ready = [p.id for p in self.node_pools]
+        if self.control_plane_firewall is not None:  # no webhook is installed before the control plane can reach it
+            ready.append(self.control_plane_firewall.id)
         kubeconfig: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.all(self.cluster.endpoint, self.cluster.master_auth.cluster_ca_certificate, *ready).apply(
                 lambda values: render_exec_kubeconfig(config.name, values[0], values[1])
@@ -241,6 +259,7 @@ class GkeCluster(pulumi.ComponentResource):
             provider=provider,
             cloud=GkeIdentity(project=config.project, workload_pool=self.cluster.id.apply(lambda _: config.workload_pool),
                               provider=self.gcp_provider),
+            storage_class=built_in_storage_class("gke"),
         )
         self.register_outputs({
             "kubeconfig": kubeconfig,
@@ -253,6 +272,26 @@ class GkeCluster(pulumi.ComponentResource):
               ignore_changes: list[str] | None = None) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self.gcp_provider, depends_on=list(depends_on),
                                       ignore_changes=ignore_changes)
+
+    def _control_plane_firewall(self, ports: tuple[int, ...]) -> gcp.compute.Firewall | None:
+        """Private nodes admit the control plane only on 443 and 10250 (GKE's own rule); webhooks and aggregated
+        APIs on other ports time out. Open exactly the installed services' ports, to the nodes' service account."""
+        if not ports:
+            return None
+        config = self._config
+        return gcp.compute.Firewall(
+            "control-plane-webhooks",
+            gcp.compute.FirewallArgs(
+                name=f"{config.name}-control-plane-webhooks",
+                network=self.network.id,
+                description="GKE control plane to admission webhooks and aggregated API servers on the nodes",
+                direction="INGRESS",
+                source_ranges=[config.master_ipv4_cidr],
+                target_service_accounts=[self.node_service_account.email],
+                allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(port) for port in ports])],
+            ),
+            opts=self._opts(),
+        )
 
     def _node_pool(self, pool: NodePool, zone_count: int,
                    role_grants: Sequence[pulumi.Resource]) -> gcp.container.NodePool:

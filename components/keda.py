@@ -21,6 +21,7 @@ from . import charts
 from .autoscaling import scaling_behavior_spec
 from .labels import standard_labels
 from .metrics_contract import session_demand
+from .webhook_ports import KEDA_METRICS_API, KEDA_WEBHOOK
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ def keda_values() -> dict[str, object]:
     return {
         "operator": {"replicaCount": replicas},
         "metricsServer": {"replicaCount": replicas},
-        "webhooks": {"replicaCount": replicas},
+        # The API server calls both on these ports; a private GKE cluster opens them (components/webhook_ports.py).
+        "webhooks": {"replicaCount": replicas, "port": KEDA_WEBHOOK.port},
+        "service": {"portHttpsTarget": KEDA_METRICS_API.port},
         "resources": {
             "operator": {"requests": sizes.KEDA_OPERATOR.values(), "limits": {"memory": "512Mi"}},
             "metricServer": {"requests": sizes.KEDA_METRICS_SERVER.values(), "limits": {"memory": "512Mi"}},

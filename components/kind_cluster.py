@@ -12,6 +12,7 @@ import yaml
 from stack_config.cluster import KindClusterConfig, NodePool
 
 from .cluster import ClusterHandle, cluster_identity, kubeconfig_ca, kubernetes_provider
+from .storage import built_in_storage_class
 
 # NodePorts the ingress gateway's Service uses on kind; the control-plane node maps them to host ports.
 GATEWAY_NODE_PORTS = {"http": 30080, "https": 30443}
@@ -148,5 +149,6 @@ class KindCluster(pulumi.ComponentResource):
             node_pools=list(cluster.node_pools),
             kubeconfig=kubeconfig,
             provider=provider,
+            storage_class=built_in_storage_class("kind"),
         )
         self.register_outputs({"kubeconfig": kubeconfig, "kindConfig": kind_config})

@@ -17,6 +17,7 @@ from capacity.platform_services import FLAVORS_WITH_BUILT_IN_METRICS_SERVER, nee
 
 from . import charts
 from .cluster import ClusterFlavor
+from .webhook_ports import METRICS_SERVER_API
 
 __all__ = ["FLAVORS_WITH_BUILT_IN_METRICS_SERVER", "MetricsServer", "MetricsServerArgs", "needs_metrics_server"]
 
@@ -40,6 +41,7 @@ class MetricsServer(pulumi.ComponentResource):
             "replicas": sizes.metrics_server_replicas(not local).max,
             "podDisruptionBudget": {"enabled": not local, "maxUnavailable": 1},
             "resources": {"requests": sizes.METRICS_SERVER.values(), "limits": {"memory": "400Mi"}},
+            "containerPort": METRICS_SERVER_API.port,  # what the API server calls (components/webhook_ports.py)
         }
         self.release = charts.helm_release(
             f"{name}-release", charts.METRICS_SERVER, namespace=args.namespace, values=values,

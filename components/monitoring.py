@@ -23,7 +23,9 @@ from stack_config.addons import MonitoringSettings
 
 from . import charts
 from . import metrics_contract as m
+from .cluster import StorageClassRef
 from .labels import PART_OF, selector_labels
+from .webhook_ports import PROMETHEUS_OPERATOR_WEBHOOK
 
 MONITORING_NAMESPACE = "monitoring"
 RELEASE_NAME = "kube-prometheus-stack"
@@ -39,7 +41,7 @@ def _requests(requests: sizes.Requests, memory_limit: str) -> dict[str, object]:
     return {"requests": requests.values(), "limits": {"memory": memory_limit}}
 
 
-def chart_values(settings: MonitoringSettings, highly_available: bool) -> dict[str, object]:
+def chart_values(settings: MonitoringSettings, highly_available: bool, storage_class: str) -> dict[str, object]:
     """The chart's values. Requests and replicas come from capacity/platform_services.py (layer "monitoring"),
     which the capacity model counts on the pool that carries these pods; the chart's defaults (no requests for
     Alertmanager, Grafana, kube-state-metrics, the operator, node-exporter) are replaced by explicit ones."""
@@ -58,6 +60,8 @@ def chart_values(settings: MonitoringSettings, highly_available: bool) -> dict[s
             "podMonitorSelectorNilUsesHelmValues": False,
             "ruleSelectorNilUsesHelmValues": False,
             "storageSpec": {"volumeClaimTemplate": {"spec": {
+                # Named, never left to the cluster default: EKS has none (components/storage.py).
+                "storageClassName": storage_class,
                 "accessModes": ["ReadWriteOnce"],
                 "resources": {"requests": {"storage": settings.storage_size}},
             }}},
@@ -84,6 +88,8 @@ def chart_values(settings: MonitoringSettings, highly_available: bool) -> dict[s
             "resources": _requests(sizes.KUBE_STATE_METRICS, "256Mi"),
         },
         "prometheusOperator": {
+            # The API server calls its admission webhook on this port (components/webhook_ports.py).
+            "tls": {"internalPort": PROMETHEUS_OPERATOR_WEBHOOK.port},
             "resources": _requests(sizes.PROMETHEUS_OPERATOR, "256Mi"),
             "prometheusConfigReloader": {"resources": _requests(sizes.CONFIG_RELOADER, "128Mi")},
         },
@@ -97,6 +103,8 @@ class MonitoringStackArgs:
     grafana_admin_password: str
     platform_namespace: str
     highly_available: bool
+    storage_class: StorageClassRef
+    """The class Prometheus' volume names; the release waits for it when the stack creates it."""
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -120,8 +128,8 @@ class MonitoringStack(pulumi.ComponentResource):
         )
         self.release = charts.helm_release(
             f"{name}-release", charts.KUBE_PROMETHEUS_STACK, namespace=MONITORING_NAMESPACE, release_name=RELEASE_NAME,
-            values=chart_values(args.settings, args.highly_available), timeout_seconds=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, admin]),
+            values=chart_values(args.settings, args.highly_available, args.storage_class.name), timeout_seconds=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, admin, *args.storage_class.depends_on]),
         )
         for dashboard_name, dashboard in dashboards(args.platform_namespace).items():
             k8s.core.v1.ConfigMap(

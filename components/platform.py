@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from stack_config import StackSettings
+from stack_config.egress import gke_nat_ports
 from stack_config.platform import PlatformConfig
 
 from .addons import PlatformServices
@@ -15,6 +16,7 @@ from .cluster import ClusterHandle
 from .eks_cluster import EksCluster, EksClusterArgs
 from .gke_cluster import GkeCluster, GkeClusterArgs
 from .kind_cluster import KindCluster, KindClusterArgs
+from .webhook_ports import control_plane_ports
 from .workloads import Workloads, WorkloadsArgs
 
 
@@ -36,7 +38,10 @@ def build_cluster(config: PlatformConfig) -> ClusterHandle:
         return EksCluster("cluster", EksClusterArgs(
             cluster=cluster, pod_grace_seconds=config.workloads.browser.termination_grace_seconds)).handle
     if cluster.kind == "gke":
-        return GkeCluster("cluster", GkeClusterArgs(cluster=cluster)).handle
+        # The cluster layer gets what the services above need from it as data: the control plane's webhook ports
+        # and the NAT ports the browser sessions need.
+        return GkeCluster("cluster", GkeClusterArgs(cluster=cluster, control_plane_ports=control_plane_ports(config),
+                                                    nat_ports=gke_nat_ports(config))).handle
     raise AssertionError(f"unhandled cluster kind {cluster.kind}")  # the config union admits no other
 
 

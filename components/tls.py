@@ -22,6 +22,7 @@ from . import charts
 from .cluster import CloudIdentity, EksIdentity, GkeIdentity
 from .dns01 import SolverIdentity, cloud_dns_identity, route53_identity
 from .labels import PART_OF
+from .webhook_ports import CERT_MANAGER_WEBHOOK
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
 CERT_MANAGER_SERVICE_ACCOUNT = "cert-manager"
@@ -74,7 +75,8 @@ def cert_manager_values(highly_available: bool,
     return {
         "crds": {"enabled": True, "keep": True},  # keep: uninstalling the chart must not delete every Certificate
         "replicaCount": replicas,
-        "webhook": {"replicaCount": replicas,
+        # securePort: the port the API server calls (components/webhook_ports.py; 10250 is open on private GKE).
+        "webhook": {"replicaCount": replicas, "securePort": CERT_MANAGER_WEBHOOK.port,
                     "resources": {"requests": sizes.CERT_MANAGER_WEBHOOK.values(), "limits": {"memory": "256Mi"}}},
         "cainjector": {"replicaCount": sizes.CERT_MANAGER_CAINJECTOR_REPLICAS.max,
                        "resources": {"requests": sizes.CERT_MANAGER_CAINJECTOR.values(), "limits": {"memory": "512Mi"}}},

@@ -10,6 +10,7 @@ from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_va
 from .addons import SOLVERS_BY_CLUSTER, AutoscalingAddons, IngressSettings, MeshSettings, MonitoringSettings
 from .base import ConfigFieldError, StrictModel
 from .cluster import EksClusterConfig, GkeClusterConfig, KindClusterConfig, NodePool, check_dns_label
+from .egress import gke_nat_ports
 from .sizing import size_pools
 from .workloads import WorkloadBase, Workloads
 
@@ -133,6 +134,12 @@ class PlatformConfig(StrictModel):
                     f"{tls.solver.type} is for {owner} clusters (cert-manager reaches the DNS API with the cluster's "
                     f"workload identity), this is {self.cluster.kind}; allowed here: {', '.join(allowed)}",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _nat_ports_cover_sessions(self) -> PlatformConfig:
+        if self.cluster.kind == "gke":
+            gke_nat_ports(self)  # raises when one node's sessions need more ports than Cloud NAT gives a VM
         return self
 
     @model_validator(mode="wrap")

@@ -105,7 +105,8 @@ def test_every_addon_and_node_group_is_pinned_for_the_cluster_minor(evaluated: C
     assert set(addons) == {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent", "aws-ebs-csi-driver"}
     # The offline fakes answer per minor the way get_addon_version and the SSM AMI parameter do.
     assert set(addons.values()) == {"v1.35.0-eksbuild.1"}
-    assert groups == {"api": ("1.35", "1.35.0-20260101"), "browser": ("1.35", "1.35.0-20260101")}
+    pinned = ("1.35", "1.35.0-20260101")
+    assert groups == {"api": pinned, "browser-base": pinned, "browser": pinned}
 
 
 def test_a_kubernetes_version_bump_moves_addons_and_amis() -> None:

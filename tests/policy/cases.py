@@ -461,3 +461,7 @@ def dump(case: Case) -> str:
 from .runtime_cluster_cases import cases as _runtime_cluster_cases  # noqa: E402
 
 CASES += _runtime_cluster_cases()
+# Cases of the runtime-reach policies live in their own module (it imports the helpers above, hence the end).
+from .runtime_reach_cases import RUNTIME_REACH_CASES  # noqa: E402
+
+CASES += RUNTIME_REACH_CASES
