@@ -348,6 +348,9 @@ def _walk(values: Any, defaults: Any, path: tuple[str, ...], rules: _Rules) -> l
                 problems.append(f"{dotted}: a map where the chart's default is {type(default).__name__} {default!r}")
                 continue
             problems += _walk(value, default, here, rules)
+        elif isinstance(default, bool) and value is not None and not isinstance(value, bool):
+            # Templates test truthiness: the string "false" is true.
+            problems.append(f"{dotted}: a {type(value).__name__} where the chart's default is a bool")
         elif isinstance(default, dict) and default and value is not None and key not in FREE_FORM_KEYS:
             problems.append(f"{dotted}: a {type(value).__name__} where the chart expects a map")
     return problems

@@ -11,6 +11,7 @@ rules, which need `oldSelf`, only apply to updates and are not evaluated here).
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -108,10 +109,58 @@ def check_object(obj: Mapping[str, Any], resource_name: str = "",
         problems.append(f"{group}/{version} {kind}: version not served by the CRD")
     if crd.deprecated:
         problems.append(f"{group}/{version} {kind}: version deprecated by the CRD")
-    body = integral_floats_to_int(dict(obj))
+    schema = _schema(crd.schema_file)
+    # The API server applies the schema's defaults when it decodes the object, before it validates.
+    body = with_defaults(integral_floats_to_int(dict(obj)), schema)
     problems += schema_errors(body, crd)
+    problems += list_type_errors(body, schema, "")
     problems += metadata_errors(body.get("metadata") or {}, crd.scope, resource_name)
-    problems += [str(e) for e in cel_errors(body, _schema(crd.schema_file))]
+    problems += [str(e) for e in cel_errors(body, schema)]
+    return problems
+
+
+def with_defaults(data: Any, schema: Mapping[str, Any]) -> Any:
+    """The object after structural defaulting: each absent property with a schema `default` gets it."""
+    if isinstance(data, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        result = {
+            key: with_defaults(value, properties.get(key, extra if isinstance(extra, dict) else {}))
+            for key, value in data.items()
+        }
+        for key, sub in properties.items():
+            if key not in result and "default" in sub:
+                result[key] = with_defaults(copy.deepcopy(sub["default"]), sub)
+        return result
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [with_defaults(item, schema["items"]) for item in data]
+    return data
+
+
+def list_type_errors(data: Any, schema: Mapping[str, Any], path: str) -> list[str]:
+    """`x-kubernetes-list-type: set` items and `map` keys must be unique: the API server refuses duplicates."""
+    problems: list[str] = []
+    if isinstance(data, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, value in data.items():
+            sub = properties.get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                problems += list_type_errors(value, sub, f"{path}.{key}" if path else key)
+    elif isinstance(data, list):
+        list_type = schema.get("x-kubernetes-list-type")
+        if list_type == "set":
+            seen = [json.dumps(item, sort_keys=True) for item in data]
+            problems += [f"{path}: duplicate item {item} in a list-type set" for item in sorted(set(seen))
+                         if seen.count(item) > 1]
+        elif list_type == "map":
+            names = schema.get("x-kubernetes-list-map-keys") or []
+            keys = [json.dumps([item.get(n) for n in names]) for item in data if isinstance(item, dict)]
+            problems += [f"{path}: duplicate {'/'.join(names)} {key} in a list-type map" for key in sorted(set(keys))
+                         if keys.count(key) > 1]
+        if isinstance(schema.get("items"), dict):
+            for i, item in enumerate(data):
+                problems += list_type_errors(item, schema["items"], f"{path}[{i}]")
     return problems
 
 

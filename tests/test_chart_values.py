@@ -184,3 +184,9 @@ def test_an_istio_platform_the_chart_has_no_profile_for_is_caught(evaluated: Cal
     assert bad.values["global"]["platform"] == "gke"
     bad.values["global"]["platform"] = "gcp"
     assert cv.check_release(bad) == ["platform 'gcp': the chart has no files/profile-platform-gcp.yaml, so the install fails"]
+
+
+def test_a_string_where_the_chart_tests_a_bool_is_caught(evaluated: Callable[[str], StackEvaluation]) -> None:
+    bad = mutated(evaluated, "prod", "kube-prometheus-stack")
+    bad.values["kubeEtcd"]["enabled"] = "false"
+    assert cv.check_release(bad) == ["kubeEtcd.enabled: a str where the chart's default is a bool"]

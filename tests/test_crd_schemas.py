@@ -150,3 +150,18 @@ def test_an_unknown_version_or_group_has_no_schema(evaluated: Callable[[str], St
     assert len(problems) == 1 and "no CRD schema" in problems[0] and "networking.istio.io/v1," in problems[0]
     body["apiVersion"] = "example.com/v1"
     assert "no CRD schema" in cs.check_object(body)[0]
+
+
+def test_a_duplicate_key_in_a_list_type_map_is_caught(evaluated: Callable[[str], StackEvaluation]) -> None:
+    body = recorded(evaluated, "PrometheusRule")
+    body["spec"]["groups"].append(copy.deepcopy(body["spec"]["groups"][0]))
+    name = body["spec"]["groups"][0]["name"]
+    assert cs.check_object(body) == [f'spec.groups: duplicate name ["{name}"] in a list-type map']
+
+
+def test_schema_defaults_are_applied_before_validation(evaluated: Callable[[str], StackEvaluation]) -> None:
+    body = recorded(evaluated, "ScaledObject")
+    del body["spec"]["fallback"]["behavior"]
+    schema = cs._schema(cs.load_index()[("keda.sh", "v1alpha1", "ScaledObject")].schema_file)
+    assert cs.with_defaults(body, schema)["spec"]["fallback"]["behavior"] == "static"
+    assert cs.check_object(body) == []
