@@ -190,3 +190,21 @@ def test_a_string_where_the_chart_tests_a_bool_is_caught(evaluated: Callable[[st
     bad = mutated(evaluated, "prod", "kube-prometheus-stack")
     bad.values["kubeEtcd"]["enabled"] = "false"
     assert cv.check_release(bad) == ["kubeEtcd.enabled: a str where the chart's default is a bool"]
+
+
+def test_every_stand_in_is_the_one_the_data_readme_declares() -> None:
+    """STAND_INS mirrors ../shared/charts/README.md: each row `| \\`<dir>/\\` | <pin> | ...` whose pin differs."""
+    rows = {}
+    for line in (cv.CHARTS_DIR / "README.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].startswith("`") and cells[0].endswith("/`"):
+            rows[cells[0].strip("`").rstrip("/")] = cells[1]
+    for (key, version), stand_in in cv.STAND_INS.items():
+        assert stand_in.directory in rows, f"{stand_in.directory} is not in ../shared/charts/README.md"
+        assert rows[stand_in.directory].split()[-1] == version, (key, version, rows[stand_in.directory])
+
+
+def test_every_stand_in_is_for_a_current_pin() -> None:
+    """When a pin moves, its old stand-in goes (or is declared again for the new pin, with a new reason)."""
+    pins = set(cv.pinned_charts())
+    assert [pin for pin in cv.STAND_INS if pin not in pins] == []
