@@ -342,12 +342,14 @@ def _walk(values: Any, defaults: Any, path: tuple[str, ...], rules: _Rules) -> l
                 continue
             if _free_form(key, value) or default is None or default == {}:
                 continue  # a map for arbitrary keys (or an optional object the chart passes on whole)
-            if isinstance(default, list):
-                continue  # a list default: the chart ranges over or passes on what it gets; nothing to descend into
             if not isinstance(default, dict):
                 problems.append(f"{dotted}: a map where the chart's default is {type(default).__name__} {default!r}")
                 continue
             problems += _walk(value, default, here, rules)
+        elif isinstance(value, list):
+            # A list is ranged over or passed on whole: nothing to descend into, only its kind to compare.
+            if isinstance(default, dict) and default and key not in FREE_FORM_KEYS:
+                problems.append(f"{dotted}: a list where the chart expects a map")
         elif isinstance(default, bool) and value is not None and not isinstance(value, bool):
             # Templates test truthiness: the string "false" is true.
             problems.append(f"{dotted}: a {type(value).__name__} where the chart's default is a bool")

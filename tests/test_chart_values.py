@@ -157,6 +157,14 @@ def test_a_scalar_where_the_chart_has_a_map_is_caught(evaluated: Callable[[str],
     bad = mutated(evaluated, "prod", "metrics-server")
     bad.values["podDisruptionBudget"] = True
     assert cv.check_release(bad) == ["podDisruptionBudget: a bool where the chart expects a map"]
+    bad.values["podDisruptionBudget"] = [{"enabled": True}]
+    assert cv.check_release(bad) == ["podDisruptionBudget: a list where the chart expects a map"]
+
+
+def test_a_map_where_the_chart_has_a_list_is_caught(evaluated: Callable[[str], StackEvaluation]) -> None:
+    bad = mutated(evaluated, "prod", "metrics-server")
+    bad.values["args"] = {"kubelet-insecure-tls": True}
+    assert cv.check_release(bad) == ["args: a map where the chart's default is list []"]
 
 
 def test_a_misspelt_key_under_an_empty_default_the_templates_read_is_caught(
