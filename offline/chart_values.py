@@ -54,7 +54,9 @@ class ChartSource:
         target = CHARTS_DIR / f"{self.key}-{version}"
         return (
             f"helm pull --repo {self.repo} {self.chart} --version {version} --untar -d /tmp/chart && "
-            f"mkdir -p {target} && cp /tmp/chart/{self.chart}/{{values.yaml,Chart.yaml,values.schema.json}} {target}/ "
+            f"mkdir -p {target} && cp /tmp/chart/{self.chart}/values.yaml /tmp/chart/{self.chart}/Chart.yaml {target}/ "
+            f"plus values.schema.json, files/profile-*.yaml, and each charts/<dependency>/ (values.yaml, Chart.yaml) "
+            f"as subcharts/<dependency>-<version>/ where the chart has them "
             f"(or from a snapshot of github.com/{self.git_repo}: `git --git-dir=<snapshot> show "
             f"{self.tag.format(version=version)}:{self.path}/values.yaml > {target}/values.yaml`, likewise "
             f"values.schema.json, Chart.yaml, files/profile-*.yaml; then update ../shared/charts/README.md)"
