@@ -39,7 +39,7 @@ class MetricsServer(pulumi.ComponentResource):
             # replicas from capacity/platform_services.py, which the capacity model counts.
             "replicas": sizes.metrics_server_replicas(not local).max,
             "podDisruptionBudget": {"enabled": not local, "maxUnavailable": 1},
-            "resources": {"requests": sizes.METRICS_SERVER.values(), "limits": {"memory": "400Mi"}},
+            "resources": sizes.METRICS_SERVER.resource_values(),
         }
         self.release = charts.helm_release(
             f"{name}-release", charts.METRICS_SERVER, namespace=args.namespace, values=values,
