@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import cloud, kubernetes, stack
+from . import cloud, kubernetes, runtime_services, stack
 
 PACK_NAME = "browser-platform"
 
 
 def all_policies() -> list[Policy]:
     policies: list[Policy] = [*kubernetes.policies(), *cloud.policies(), *stack.policies()]
+    policies += runtime_services.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
