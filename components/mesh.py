@@ -126,8 +126,8 @@ class MeshControlPlane(pulumi.ComponentResource):
                 ),
                 opts=in_istio,
             ))
-        # Requests and replicas of every chart below come from capacity/platform_services.py, which the capacity
-        # model counts on the nodes (tests/test_capacity.py compares the two).
+        # Requests, limits and replicas of every chart below come from capacity/platform_services.py, which the
+        # capacity model counts on the nodes (tests/test_capacity.py and tests/test_runtime_services.py compare).
         cni_settings: dict[str, object] = {"resources": sizes.ISTIO_CNI_NODE.resource_values()}
         if on_gke:
             cni_settings["cniBinDir"] = GKE_CNI_BIN_DIR  # GKE keeps CNI binaries outside /opt/cni/bin
