@@ -15,7 +15,12 @@ prometheus-operator and its config reloader, node-exporter, the cert-manager web
 replica counts, the cluster-autoscaler and istio-cni defaults), the component now sets the value from here
 explicitly: modest requests near what these processes use on a cluster of this size, so the scheduler's books
 match the nodes. Short-lived hook Jobs (cert-manager's startupapicheck, the prometheus-operator admission
-webhook patch) are not counted.
+webhook patch, kube-prometheus-stack's CRD upgrade Job) are not counted.
+
+Limits live next to the requests (`Requests.limits`, written as a container's whole `resources`): Helm merges
+our values into a chart's defaults, so a limit we do not set is the chart's, unseen. Every Deployment and
+StatefulSet with more than one replica has a PodDisruptionBudget (tests/test_runtime_services.py walks the
+release values, with the charts' defaults merged in, against this module).
 
 The pods carry no sidecar: only the workloads' namespace has injection on (the gateway pod *is* an Envoy, at
 the requests below). They tolerate none of the pools' taints, so they run on the pools without a NoSchedule or
@@ -35,11 +40,29 @@ Scale = Literal["min", "max"]
 
 
 @dataclass(frozen=True)
+class Limits:
+    """One container's limits (Kubernetes quantities). `cpu=None`: no CPU limit (what the chart leaves unset)."""
+
+    cpu: str | None
+    memory: str
+
+    def values(self) -> dict[str, str]:
+        """What goes under `resources.limits` in the chart values."""
+        return {"memory": self.memory} if self.cpu is None else {"cpu": self.cpu, "memory": self.memory}
+
+
+@dataclass(frozen=True)
 class Requests:
-    """One container's requests as the chart values write them (Kubernetes quantities)."""
+    """One container's requests (and limits) as the chart values write them (Kubernetes quantities).
+
+    The capacity model counts the requests; the limits are here too so that a chart's own default limits
+    never stay in force unseen (Helm merges our `resources` into the chart's: a chart default CPU limit
+    survives unless we set one).
+    """
 
     cpu: str
     memory: str
+    limits: Limits | None = None
 
     @property
     def resources(self) -> Resources:
@@ -48,6 +71,12 @@ class Requests:
     def values(self) -> dict[str, str]:
         """`{"cpu": ..., "memory": ...}`: what goes under `resources.requests` in the chart values."""
         return {"cpu": self.cpu, "memory": self.memory}
+
+    def resource_values(self) -> dict[str, dict[str, str]]:
+        """`{"requests": ..., "limits": ...}`: a container's whole `resources` in the chart values."""
+        if self.limits is None:
+            raise ValueError(f"no limits for the container requesting {self.cpu} / {self.memory}")
+        return {"requests": self.values(), "limits": self.limits.values()}
 
 
 @dataclass(frozen=True)
@@ -64,48 +93,51 @@ class Replicas:
 
 # --- requests per container (chart value in brackets) ----------------------------------------------------------
 
-METRICS_SERVER = Requests("100m", "200Mi")
+METRICS_SERVER = Requests("100m", "200Mi", Limits("1", "400Mi"))
 """metrics-server [`resources.requests`]."""
-CLUSTER_AUTOSCALER = Requests("100m", "300Mi")
+CLUSTER_AUTOSCALER = Requests("100m", "300Mi", Limits(None, "600Mi"))
 """cluster-autoscaler on EKS [`resources.requests`]."""
 
-ISTIOD = Requests("200m", "512Mi")
+ISTIOD = Requests("200m", "512Mi", Limits("2", "2Gi"))
 """istiod's discovery container [`pilot.resources.requests`]."""
-ISTIO_GATEWAY = Requests("100m", "128Mi")
+ISTIO_GATEWAY = Requests("100m", "128Mi", Limits("2", "1Gi"))
 """The ingress gateway's Envoy [gateway chart `resources.requests`]."""
-ISTIO_CNI_NODE = Requests("100m", "100Mi")
+ISTIO_CNI_NODE = Requests("100m", "100Mi", Limits("1", "512Mi"))
 """The Istio CNI node agent, a daemonset [cni chart `cni.resources.requests`; the chart's default]."""
 
-PROMETHEUS = Requests("500m", "2Gi")
+PROMETHEUS = Requests("500m", "2Gi", Limits("2", "4Gi"))
 """Prometheus [`prometheus.prometheusSpec.resources.requests`]."""
-CONFIG_RELOADER = Requests("10m", "50Mi")
+CONFIG_RELOADER = Requests("10m", "50Mi", Limits("100m", "128Mi"))
 """The config-reloader container the operator adds to every Prometheus and Alertmanager pod
 [`prometheusOperator.prometheusConfigReloader.resources.requests`; the operator's default]."""
-ALERTMANAGER = Requests("50m", "128Mi")
+ALERTMANAGER = Requests("50m", "128Mi", Limits("500m", "256Mi"))
 """Alertmanager [`alertmanager.alertmanagerSpec.resources.requests`]."""
-GRAFANA = Requests("100m", "256Mi")
+GRAFANA = Requests("100m", "256Mi", Limits("1", "512Mi"))
 """Grafana [`grafana.resources.requests`]."""
-GRAFANA_SIDECAR = Requests("10m", "64Mi")
+GRAFANA_SIDECAR = Requests("10m", "64Mi", Limits("200m", "256Mi"))
 """Each of Grafana's two k8s-sidecar containers, dashboards and datasources [`grafana.sidecar.resources.requests`]."""
-KUBE_STATE_METRICS = Requests("10m", "64Mi")
+KUBE_STATE_METRICS = Requests("10m", "64Mi", Limits("500m", "256Mi"))
 """kube-state-metrics [`kube-state-metrics.resources.requests`]."""
-PROMETHEUS_OPERATOR = Requests("20m", "64Mi")
+PROMETHEUS_OPERATOR = Requests("20m", "64Mi", Limits("500m", "256Mi"))
 """prometheus-operator [`prometheusOperator.resources.requests`]."""
-NODE_EXPORTER = Requests("50m", "64Mi")
+NODE_EXPORTER = Requests("50m", "64Mi", Limits("250m", "128Mi"))
 """node-exporter, a daemonset [`prometheus-node-exporter.resources.requests`]."""
+CRD_UPGRADE_JOB = Requests("50m", "128Mi", Limits("500m", "512Mi"))
+"""The chart's CRD upgrade hook Job, each of its two containers (busybox unpacks, kubectl server-side applies
+the monitoring.coreos.com CRDs, several MB) [`crds.upgradeJob.resources`]. A short-lived hook: not counted."""
 
-KEDA_OPERATOR = Requests("100m", "128Mi")
+KEDA_OPERATOR = Requests("100m", "128Mi", Limits("500m", "512Mi"))
 """KEDA operator [`resources.operator.requests`]."""
-KEDA_METRICS_SERVER = Requests("100m", "128Mi")
+KEDA_METRICS_SERVER = Requests("100m", "128Mi", Limits("500m", "512Mi"))
 """KEDA metrics API server [`resources.metricServer.requests`]."""
-KEDA_WEBHOOKS = Requests("50m", "64Mi")
+KEDA_WEBHOOKS = Requests("50m", "64Mi", Limits("250m", "256Mi"))
 """KEDA admission webhooks [`resources.webhooks.requests`]."""
 
-CERT_MANAGER_CONTROLLER = Requests("50m", "128Mi")
+CERT_MANAGER_CONTROLLER = Requests("50m", "128Mi", Limits("500m", "512Mi"))
 """cert-manager controller [`resources.requests`]."""
-CERT_MANAGER_WEBHOOK = Requests("20m", "64Mi")
+CERT_MANAGER_WEBHOOK = Requests("20m", "64Mi", Limits("500m", "256Mi"))
 """cert-manager webhook [`webhook.resources.requests`]."""
-CERT_MANAGER_CAINJECTOR = Requests("20m", "128Mi")
+CERT_MANAGER_CAINJECTOR = Requests("20m", "128Mi", Limits("500m", "512Mi"))
 """cert-manager cainjector (caches every Certificate and Secret it injects) [`cainjector.resources.requests`]."""
 
 

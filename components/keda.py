@@ -87,7 +87,9 @@ def scaled_object_spec(args: KedaArgs) -> dict[str, object]:
 
 
 def keda_values() -> dict[str, object]:
-    """The chart's values: requests and replica counts from capacity/platform_services.py (layer "keda")."""
+    """The chart's values: requests, limits and replica counts from capacity/platform_services.py (layer
+    "keda"). Limits name both cpu and memory: Helm merges these maps into the chart's defaults, so a CPU limit
+    left out here would silently stay the chart's (1 CPU)."""
     replicas = sizes.KEDA_REPLICAS.max
     return {
         "operator": {"replicaCount": replicas},
@@ -96,9 +98,9 @@ def keda_values() -> dict[str, object]:
         "webhooks": {"replicaCount": replicas, "port": KEDA_WEBHOOK.port},
         "service": {"portHttpsTarget": KEDA_METRICS_API.port},
         "resources": {
-            "operator": {"requests": sizes.KEDA_OPERATOR.values(), "limits": {"memory": "512Mi"}},
-            "metricServer": {"requests": sizes.KEDA_METRICS_SERVER.values(), "limits": {"memory": "512Mi"}},
-            "webhooks": {"requests": sizes.KEDA_WEBHOOKS.values(), "limits": {"memory": "256Mi"}},
+            "operator": sizes.KEDA_OPERATOR.resource_values(),
+            "metricServer": sizes.KEDA_METRICS_SERVER.resource_values(),
+            "webhooks": sizes.KEDA_WEBHOOKS.resource_values(),
         },
         "podDisruptionBudget": {"operator": {"maxUnavailable": 1}},
     }

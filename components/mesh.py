@@ -1,4 +1,4 @@
-"""Istio: mTLS between every pod, zero-trust authorization, session-affine routing, and the ingress gateway.
+"""Istio: mTLS between every pod, zero-trust authorization, session-affine API routing, and the ingress gateway.
 
 Two components, because the workloads sit between them:
 - `MeshControlPlane` (before the workloads): charts base -> cni -> istiod -> gateway. The injection webhook must
@@ -126,9 +126,9 @@ class MeshControlPlane(pulumi.ComponentResource):
                 ),
                 opts=in_istio,
             ))
-        # Requests and replicas of every chart below come from capacity/platform_services.py, which the capacity
-        # model counts on the nodes (tests/test_capacity.py compares the two).
-        cni_settings: dict[str, object] = {"resources": {"requests": sizes.ISTIO_CNI_NODE.values()}}
+        # Requests, limits and replicas of every chart below come from capacity/platform_services.py, which the
+        # capacity model counts on the nodes (tests/test_capacity.py and tests/test_runtime_services.py compare).
+        cni_settings: dict[str, object] = {"resources": sizes.ISTIO_CNI_NODE.resource_values()}
         if on_gke:
             cni_settings["cniBinDir"] = GKE_CNI_BIN_DIR  # GKE keeps CNI binaries outside /opt/cni/bin
         cni_values: dict[str, object] = {**platform_values, "cni": cni_settings}
@@ -156,10 +156,12 @@ class MeshControlPlane(pulumi.ComponentResource):
                     "autoscaleMin": istiod_replicas.min,
                     "autoscaleMax": istiod_replicas.max,
                     "replicaCount": istiod_replicas.min,
-                    "resources": {"requests": sizes.ISTIOD.values()},
+                    "resources": sizes.ISTIOD.resource_values(),
                 },
                 "global": {
                     **(platform_values.get("global") or {}),  # type: ignore[dict-item]
+                    # istiod's PDB (minAvailable 1) only with a second pod: on one it would block every drain.
+                    "defaultPodDisruptionBudget": {"enabled": istiod_replicas.min > 1},
                     "proxy": {"resources": {
                         "requests": {"cpu": proxy.cpu_request, "memory": proxy.memory_request},
                         "limits": {"cpu": proxy.cpu_limit, "memory": proxy.memory_limit},
@@ -199,7 +201,10 @@ class MeshControlPlane(pulumi.ComponentResource):
                     "autoscaling": {"enabled": gateway_replicas.autoscaled, "minReplicas": gateway_replicas.min,
                                     "maxReplicas": gateway_replicas.max},
                     "replicaCount": gateway_replicas.min,
-                    "resources": {"requests": sizes.ISTIO_GATEWAY.values(), "limits": {"cpu": "2", "memory": "1Gi"}},
+                    "resources": sizes.ISTIO_GATEWAY.resource_values(),
+                    # The chart makes no PDB unless asked; with two or more pods one may always go.
+                    "podDisruptionBudget": ({"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
+                                            if gateway_replicas.min > 1 else {}),
                 },
                 # The gateway's pods are injected with the `gateway` template by istiod's webhook.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ingress_namespace, self.istiod]),
@@ -298,7 +303,19 @@ class MeshPolicies(pulumi.ComponentResource):
                                                  "paths": ["/metrics"]}}]}],
             })
 
-        # --- Traffic: session-affine browser pool with outlier ejection; API with timeout and retries.
+        # --- Traffic: how a session reaches its pods.
+        # The API picks the browser pod of every session itself: it reads the browser Service's EndpointSlices
+        # (RBAC `API_SESSION_ROUTING_ACCESS`), places a session on a pod with a free slot (sessionsPerPod; it
+        # queues the session when none has one) and connects to that pod's IP. The browser Service stays
+        # headless for exactly that, and Istio sends traffic to a headless Service's pods as passthrough
+        # (ORIGINAL_DST: the connection goes to the address the client chose), so a DestinationRule's
+        # loadBalancer (consistentHash included) and outlierDetection cannot act on it; the browser rule keeps
+        # only its mTLS mode. A hash ring could not hold browser sessions anyway: it knows no per-pod capacity,
+        # and every scale-out or ejection moves part of the keys, i.e. live sessions, to a pod without them.
+        # The session key is hashed one hop earlier instead, onto the API (a ClusterIP Service, where Envoy
+        # does balance): every request of one client session, from the gateway or a meshed client, reaches the
+        # API pod that placed the session and holds its route to the browser pod. The policy
+        # `mesh-lb-on-headless-service` rejects load-balancer settings on a headless host.
         settings = args.settings
         affinity = settings.session_affinity
         consistent_hash: dict[str, object] = (
@@ -314,16 +331,13 @@ class MeshPolicies(pulumi.ComponentResource):
         }
         custom("DestinationRule", "networking.istio.io/v1", "browser", {
             "host": host(args.browser),
-            "trafficPolicy": {
-                "tls": {"mode": "ISTIO_MUTUAL"},
-                "loadBalancer": {"consistentHash": consistent_hash},
-                "outlierDetection": outlier_detection,
-            },
+            "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
         })
         custom("DestinationRule", "networking.istio.io/v1", "api", {
             "host": host(args.api),
             "trafficPolicy": {
                 "tls": {"mode": "ISTIO_MUTUAL"},
+                "loadBalancer": {"consistentHash": consistent_hash},
                 "connectionPool": {"http": {"http1MaxPendingRequests": 1024, "maxRequestsPerConnection": 0}},
                 "outlierDetection": outlier_detection,
             },

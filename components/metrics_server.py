@@ -40,7 +40,7 @@ class MetricsServer(pulumi.ComponentResource):
             # replicas from capacity/platform_services.py, which the capacity model counts.
             "replicas": sizes.metrics_server_replicas(not local).max,
             "podDisruptionBudget": {"enabled": not local, "maxUnavailable": 1},
-            "resources": {"requests": sizes.METRICS_SERVER.values(), "limits": {"memory": "400Mi"}},
+            "resources": sizes.METRICS_SERVER.resource_values(),
             "containerPort": METRICS_SERVER_API.port,  # what the API server calls (components/webhook_ports.py)
         }
         self.release = charts.helm_release(

@@ -37,16 +37,38 @@ DASHBOARD_LABEL = {"grafana_dashboard": "1"}
 """What the Grafana dashboard sidecar of the chart looks for (its default label and value)."""
 
 
-def _requests(requests: sizes.Requests, memory_limit: str) -> dict[str, object]:
-    return {"requests": requests.values(), "limits": {"memory": memory_limit}}
+def crd_upgrade_values() -> dict[str, object]:
+    """The chart's CRD upgrade Job (`crds.upgradeJob`): Helm installs a chart's `crds/` once and never upgrades
+    them, so without it a chart bump runs the new prometheus-operator against the old monitoring.coreos.com
+    CRDs (new fields pruned, new kinds missing). The Job is a pre-install/pre-upgrade/pre-rollback hook: it
+    server-side applies the CRDs packaged in the very chart version being installed (`charts.KUBE_PROMETHEUS_STACK`)
+    before the operator rolls. `forceConflicts`: the CRDs Helm created on the first install are owned by Helm's
+    field manager, so a changed field would otherwise be a conflict and fail the upgrade. Its pod runs as
+    65534 with RuntimeDefault seccomp and no capabilities (the chart's defaults), which Pod Security
+    `restricted` admits; the monitoring namespace is privileged for node-exporter anyway. The kubectl image tag
+    follows the cluster's Kubernetes version (the chart's default); busybox is pinned in components/charts.py.
+    """
+    return {
+        "enabled": True,
+        "forceConflicts": True,
+        "image": {"busybox": {"tag": charts.CRD_UPGRADE_BUSYBOX_TAG}},
+        "resources": sizes.CRD_UPGRADE_JOB.resource_values(),
+    }
+
+
+def _budget(replicas: int) -> dict[str, object]:
+    """A PDB for Prometheus / Alertmanager when there is more than one: the chart's minAvailable 1 then always
+    leaves one eviction for a drain; a single pod gets none (it would block the drain)."""
+    return {"enabled": replicas > 1}
 
 
 def chart_values(settings: MonitoringSettings, highly_available: bool, storage_class: str) -> dict[str, object]:
-    """The chart's values. Requests and replicas come from capacity/platform_services.py (layer "monitoring"),
+    """The chart's values. Requests, limits and replicas come from capacity/platform_services.py (layer "monitoring"),
     which the capacity model counts on the pool that carries these pods; the chart's defaults (no requests for
     Alertmanager, Grafana, kube-state-metrics, the operator, node-exporter) are replaced by explicit ones."""
     return {
         "fullnameOverride": RELEASE_NAME,
+        "crds": {"enabled": True, "upgradeJob": crd_upgrade_values()},
         # Managed control planes (EKS, GKE) hide these; kind's bind to localhost. Scraping them only raises alerts.
         "kubeEtcd": {"enabled": False},
         "kubeScheduler": {"enabled": False},
@@ -66,34 +88,34 @@ def chart_values(settings: MonitoringSettings, highly_available: bool, storage_c
                 "resources": {"requests": {"storage": settings.storage_size}},
             }}},
             "replicas": sizes.prometheus_replicas(highly_available).max,
-            "resources": _requests(sizes.PROMETHEUS, "4Gi"),
-        }},
+            "resources": sizes.PROMETHEUS.resource_values(),
+        }, "podDisruptionBudget": _budget(sizes.prometheus_replicas(highly_available).min)},
         "alertmanager": {"alertmanagerSpec": {
             "replicas": sizes.alertmanager_replicas(highly_available).max,
-            "resources": _requests(sizes.ALERTMANAGER, "256Mi"),
-        }},
+            "resources": sizes.ALERTMANAGER.resource_values(),
+        }, "podDisruptionBudget": _budget(sizes.alertmanager_replicas(highly_available).min)},
         "grafana": {
             "replicas": sizes.GRAFANA_REPLICAS.max,
-            "resources": _requests(sizes.GRAFANA, "512Mi"),
+            "resources": sizes.GRAFANA.resource_values(),
             # The admin login comes from a Secret Pulumi writes from secret config, never from chart values.
             "admin": {"existingSecret": GRAFANA_ADMIN_SECRET, "userKey": "admin-user", "passwordKey": "admin-password"},
             "sidecar": {
                 "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"},
-                "resources": _requests(sizes.GRAFANA_SIDECAR, "256Mi"),  # each sidecar: dashboards, datasources
+                "resources": sizes.GRAFANA_SIDECAR.resource_values(),  # each sidecar: dashboards, datasources
             },
             "persistence": {"enabled": False},
         },
         "kube-state-metrics": {
             "replicas": sizes.KUBE_STATE_METRICS_REPLICAS.max,
-            "resources": _requests(sizes.KUBE_STATE_METRICS, "256Mi"),
+            "resources": sizes.KUBE_STATE_METRICS.resource_values(),
         },
         "prometheusOperator": {
             # The API server calls its admission webhook on this port (components/webhook_ports.py).
             "tls": {"internalPort": PROMETHEUS_OPERATOR_WEBHOOK.port},
-            "resources": _requests(sizes.PROMETHEUS_OPERATOR, "256Mi"),
-            "prometheusConfigReloader": {"resources": _requests(sizes.CONFIG_RELOADER, "128Mi")},
+            "resources": sizes.PROMETHEUS_OPERATOR.resource_values(),
+            "prometheusConfigReloader": {"resources": sizes.CONFIG_RELOADER.resource_values()},
         },
-        "prometheus-node-exporter": {"resources": _requests(sizes.NODE_EXPORTER, "128Mi")},
+        "prometheus-node-exporter": {"resources": sizes.NODE_EXPORTER.resource_values()},
     }
 
 

@@ -56,12 +56,16 @@ def solver_spec(solver: Http01Solver | Route53Solver | CloudDnsSolver) -> dict[s
 def issuer_spec(tls: TlsSettings) -> dict[str, object]:
     if tls.issuer == "selfSigned":
         return {"selfSigned": {}}
-    return {"acme": {
+    acme: dict[str, object] = {
         "server": LETSENCRYPT[tls.staging],
-        "email": tls.email,
         "privateKeySecretRef": {"name": f"{issuer_name(tls)}-account-key"},
         "solvers": [solver_spec(tls.solver)],
-    }}
+    }
+    if tls.email:
+        # Optional in ACME (and in the ClusterIssuer schema): without it the account has no contact, which
+        # Let's Encrypt accepts; a reserved-domain contact it refuses (config validation rejects those).
+        acme["email"] = tls.email
+    return {"acme": acme}
 
 
 def uses_dns01(tls: TlsSettings) -> bool:
@@ -70,21 +74,34 @@ def uses_dns01(tls: TlsSettings) -> bool:
 
 def cert_manager_values(highly_available: bool,
                         service_account_annotations: dict[str, pulumi.Input[str]] | None = None) -> dict[str, object]:
-    # Requests and replicas from capacity/platform_services.py (layer "tls"), which the capacity model counts.
+    # Requests, limits and replicas from capacity/platform_services.py (layer "tls"), which the capacity model
+    # counts. Every Deployment with more than one replica gets a PDB that always allows one eviction: the webhook
+    # answers every cert-manager API call, so a drain must never take both of its pods at once.
     replicas = sizes.cert_manager_replicas(highly_available).max
+    cainjector_replicas = sizes.CERT_MANAGER_CAINJECTOR_REPLICAS.max
     return {
         "crds": {"enabled": True, "keep": True},  # keep: uninstalling the chart must not delete every Certificate
         "replicaCount": replicas,
         # securePort: the port the API server calls (components/webhook_ports.py; 10250 is open on private GKE).
         "webhook": {"replicaCount": replicas, "securePort": CERT_MANAGER_WEBHOOK.port,
-                    "resources": {"requests": sizes.CERT_MANAGER_WEBHOOK.values(), "limits": {"memory": "256Mi"}}},
-        "cainjector": {"replicaCount": sizes.CERT_MANAGER_CAINJECTOR_REPLICAS.max,
-                       "resources": {"requests": sizes.CERT_MANAGER_CAINJECTOR.values(), "limits": {"memory": "512Mi"}}},
-        "podDisruptionBudget": {"enabled": highly_available},
+                    "resources": sizes.CERT_MANAGER_WEBHOOK.resource_values(),
+                    "podDisruptionBudget": disruption_budget(replicas)},
+        "cainjector": {"replicaCount": cainjector_replicas,
+                       "resources": sizes.CERT_MANAGER_CAINJECTOR.resource_values(),
+                       "podDisruptionBudget": disruption_budget(cainjector_replicas)},
+        "podDisruptionBudget": disruption_budget(replicas),
         "serviceAccount": {"name": CERT_MANAGER_SERVICE_ACCOUNT,
                            "annotations": dict(service_account_annotations or {})},
-        "resources": {"requests": sizes.CERT_MANAGER_CONTROLLER.values(), "limits": {"memory": "512Mi"}},
+        "resources": sizes.CERT_MANAGER_CONTROLLER.resource_values(),
     }
+
+
+def disruption_budget(replicas: int) -> dict[str, object]:
+    """cert-manager's `podDisruptionBudget` values for a Deployment of `replicas` pods: on for more than one
+    (maxUnavailable 1, so a drain always progresses; unhealthy pods never block it), off for a single pod."""
+    if replicas <= 1:
+        return {"enabled": False}
+    return {"enabled": True, "maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ class ProxyResources(StrictModel):
 
 
 class SessionAffinity(StrictModel):
-    """What the browser pool's consistent hash keys on: exactly one of a cookie or a request header."""
+    """What the API's consistent hash keys on (gateway and meshed clients to the API): exactly one of a cookie or a
+    request header. The browser pod of a session is picked by the API, not by a hash (components/mesh.py)."""
 
     cookie: str | None = None
     header: str | None = None
@@ -199,6 +200,22 @@ class CloudDnsSolver(StrictModel):
         return value
 
 
+RESERVED_EMAIL_DOMAINS = ("example.com", "example.net", "example.org")
+"""Second-level names reserved for documentation (RFC 2606), with every subdomain."""
+RESERVED_EMAIL_TLDS = ("test", "example", "invalid", "localhost")
+"""Top-level names reserved for testing and documentation (RFC 2606, RFC 6761)."""
+
+
+def reserved_email_domain(email: str) -> str | None:
+    """The reserved domain (or TLD) an email address is in, if any: ACME servers refuse such contacts."""
+    domain = email.rsplit("@", 1)[-1].lower().rstrip(".")
+    for reserved in RESERVED_EMAIL_DOMAINS:
+        if domain == reserved or domain.endswith("." + reserved):
+            return reserved
+    tld = domain.rsplit(".", 1)[-1]
+    return f".{tld}" if tld in RESERVED_EMAIL_TLDS else None
+
+
 AcmeSolver = Http01Solver | Route53Solver | CloudDnsSolver
 SOLVER_TYPES = ("http01", "route53", "cloudDNS")
 SOLVERS_BY_CLUSTER = {"eks": ("http01", "route53"), "gke": ("http01", "cloudDNS"), "kind": ("http01",)}
@@ -209,22 +226,29 @@ class TlsSettings(StrictModel):
     """Where the gateway's certificate comes from: a self-signed issuer (local only) or Let's Encrypt."""
 
     issuer: Literal["selfSigned", "letsencrypt"] = "letsencrypt"
-    email: str | None = None
+    email: str | None = Field(
+        default=None,
+        description="ACME account contact (optional): Let's Encrypt's expiry and account notices go here. Must be "
+                    "a real mailbox: the ACME server refuses reserved domains (example.com, .test, .invalid, ...).",
+    )
     staging: bool = Field(default=False, description="Let's Encrypt staging: untrusted certs, generous rate limits.")
     solver: AcmeSolver = Field(default=Http01Solver(), discriminator="type")
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL_RE.match(value):
+        if value is None:
+            return value
+        if not _EMAIL_RE.match(value):
             raise ValueError(f"'{value}' is not an email address")
+        reserved = reserved_email_domain(value)
+        if reserved:
+            # The ACME server rejects the account (invalidContact), the ClusterIssuer never becomes Ready and
+            # the gateway has no certificate; the contact is optional, so leaving it out is always possible.
+            raise ValueError(
+                f"'{value}' uses the reserved domain '{reserved}' (RFC 2606/6761), which Let's Encrypt refuses as "
+                "an account contact; set a real mailbox or remove the key (the contact is optional)")
         return value
-
-    @model_validator(mode="after")
-    def _acme_needs_email(self) -> TlsSettings:
-        if self.issuer == "letsencrypt" and not self.email:
-            raise ConfigFieldError(("email",), "required for Let's Encrypt: it receives expiry and account notices")
-        return self
 
     @property
     def acme_over_http(self) -> bool:

@@ -93,8 +93,20 @@ def test_violation_is_reported(pack: PackProcess, evaluated: Callable[[str], Sta
         assert d.message.startswith(next(p.description for p in pack.info.policies if p.name == case.policy))
 
 
+def all_cases() -> list[Case]:
+    """CASES here plus the `CASES` of every other policy test module of this package (one per policy module)."""
+    import importlib
+    from pathlib import Path
+
+    cases = list(CASES)
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        if path.stem != Path(__file__).stem:
+            cases += getattr(importlib.import_module(f"{__package__}.{path.stem}"), "CASES", [])
+    return cases
+
+
 def test_every_policy_has_a_violating_case(pack: PackProcess) -> None:
-    assert set(pack.policy_names) <= {c.policy for c in ALL_CASES}
+    assert set(pack.policy_names) <= {c.policy for c in [*ALL_CASES, *all_cases()]}
 
 
 def test_unknown_values_are_skipped_with_a_note(pack: PackProcess, evaluated: Callable[[str], StackEvaluation]) -> None:
