@@ -13,6 +13,7 @@ stand-in declared in `STAND_INS`, `chart_data_dir` raises `MissingChartDataError
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -290,7 +291,8 @@ def unknown_keys(values: Mapping[str, Any], chart: ChartValues) -> list[str]:
     """Every key path in `values` the chart (and its subcharts) does not define, with a short reason."""
     top = _istio_view(chart) if _is_istio(chart) else chart.defaults
     problems: list[str] = []
-    rules = _Rules(TEMPLATE_ONLY_KEYS.get(chart.key, {}), EMPTY_DEFAULT_SHAPES.get(chart.key, {}), top)
+    rules = _Rules(TEMPLATE_ONLY_KEYS.get(chart.key, {}), EMPTY_DEFAULT_SHAPES.get(chart.key, {}), top,
+                   schema_declared_paths(chart.schema))
     for key, value in values.items():
         if key in chart.subcharts:
             sub = chart.subcharts[key]
@@ -301,6 +303,34 @@ def unknown_keys(values: Mapping[str, Any], chart: ChartValues) -> list[str]:
         else:
             problems += _walk({key: value}, top, (), rules)
     return problems
+
+
+def schema_declared_paths(schema: Mapping[str, Any] | None) -> dict[tuple[str, ...], str]:
+    """Key paths a chart's values.schema.json declares. Some charts (cert-manager) keep optional keys only as
+    comments in values.yaml and declare them in the schema, which `schema_errors` then validates in full."""
+    declared: dict[tuple[str, ...], str] = {}
+
+    def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+        ref = node.get("$ref")
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            return node
+        target: Any = schema
+        for part in ref[2:].split("/"):
+            target = target.get(part, {}) if isinstance(target, Mapping) else {}
+        return resolve(target) if isinstance(target, Mapping) else {}
+
+    def visit(node: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        properties = resolve(node).get("properties")
+        if len(path) > 12 or not isinstance(properties, Mapping):
+            return
+        for key, sub in properties.items():
+            declared[(*path, key)] = "declared in the chart's values.schema.json"
+            if isinstance(sub, Mapping):
+                visit(sub, (*path, key))
+
+    if schema:
+        visit(schema, ())
+    return declared
 
 
 def _union(subchart: Mapping[str, Any], parent: Mapping[str, Any]) -> dict[str, Any]:
@@ -319,6 +349,8 @@ class _Rules:
     allowed: Mapping[tuple[str, ...], str]
     shapes: Mapping[tuple[str, ...], tuple[frozenset[str], str]]
     top: Mapping[str, Any]
+    declared: Mapping[tuple[str, ...], str] = dataclasses.field(default_factory=dict)
+    """Paths only the chart's values.schema.json declares; `schema_errors` checks what lies below them."""
 
 
 def _walk(values: Any, defaults: Any, path: tuple[str, ...], rules: _Rules) -> list[str]:
@@ -331,6 +363,8 @@ def _walk(values: Any, defaults: Any, path: tuple[str, ...], rules: _Rules) -> l
         if here in rules.allowed:
             continue
         if not isinstance(defaults, dict) or key not in defaults:
+            if here in rules.declared:
+                continue
             problems.append(f"{dotted}: not in the chart's values.yaml (Helm would ignore it)")
             continue
         default = defaults[key]

@@ -153,6 +153,17 @@ def test_a_wrong_type_is_caught_by_the_values_schema(evaluated: Callable[[str], 
     assert any(p.startswith("crds.keep: 'yes' is not of type 'boolean'") for p in cv.check_release(manager))
 
 
+def test_keys_only_the_values_schema_declares_are_read_and_checked_below(
+    evaluated: Callable[[str], StackEvaluation],
+) -> None:
+    # cert-manager keeps the budget's maxUnavailable only as a comment in values.yaml; its schema declares it.
+    manager = mutated(evaluated, "prod", "cert-manager")
+    manager.values["webhook"]["podDisruptionBudget"] = {"enabled": True, "maxUnavailable": 1}
+    assert cv.check_release(manager) == []
+    manager.values["webhook"]["podDisruptionBudget"] = {"enabled": True, "maxUnavailabel": 1}
+    assert any("maxUnavailabel" in problem for problem in cv.check_release(manager))
+
+
 def test_a_scalar_where_the_chart_has_a_map_is_caught(evaluated: Callable[[str], StackEvaluation]) -> None:
     bad = mutated(evaluated, "prod", "metrics-server")
     bad.values["podDisruptionBudget"] = True
