@@ -134,3 +134,44 @@ def test_diff_against_a_commit_shows_stack_file_and_module_changes(repo: Path, t
 
     missing = run_plan(repo, "dev", "--base", "no-such-ref")
     assert missing.returncode == 1 and "'no-such-ref' is not a commit" in missing.stderr
+
+
+def test_pr_workflow_posts_the_plan_diff_without_secrets() -> None:
+    from tests.test_workflows import load, steps, uses
+
+    job = load("pr.yml")["jobs"]["plan-diff"]
+    assert job["permissions"] == {"contents": "read"}
+    text = yaml.safe_dump(job)
+    assert "secrets." not in text and "vars." not in text
+    (checkout,) = uses(job, "actions/checkout")
+    assert checkout["with"] == {"fetch-depth": 0, "persist-credentials": False}
+    (plan_step,) = [s for s in steps(job) if "make plan" in str(s.get("run", ""))]
+    assert 'BASE="$BASE_SHA"' in plan_step["run"] and "GITHUB_STEP_SUMMARY" in plan_step["run"]
+    # Pull request fields reach the shell as environment variables, never spliced into the script.
+    assert "${{" not in plan_step["run"]
+    assert plan_step["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
+    (upload,) = uses(job, "actions/upload-artifact")
+    assert upload["with"]["name"] == "plan-diff" and upload["with"]["path"] == "out/plan-diff/"
+    # A fork has no cloud credentials: the preview is for branches of this repository only.
+    assert load("pr.yml")["jobs"]["preview"]["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+
+
+def test_comment_workflow_reads_the_artifact_and_never_runs_pull_request_code() -> None:
+    from tests.test_workflows import load, steps, uses
+
+    document = load("plan-comment.yml")
+    assert document["on"] == {"workflow_run": {"workflows": ["pr"], "types": ["completed"]}}
+    assert document["permissions"] == {}
+    (job,) = document["jobs"].values()
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    assert job["if"] == "github.event.workflow_run.event == 'pull_request'"
+    assert not uses(job, "actions/checkout") and not any("run" in step for step in steps(job))
+    (download,) = uses(job, "actions/download-artifact")
+    assert download["with"]["name"] == "plan-diff"
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    (script,) = uses(job, "actions/github-script")
+    assert "pr.head.sha !== process.env.RUN_HEAD_SHA" in script["with"]["script"]
+    assert "${{" not in script["with"]["script"]
+    for step in steps(job):
+        if "uses" in step:
+            assert step["uses"].rsplit("@", 1)[1].startswith("v")
