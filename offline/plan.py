@@ -74,7 +74,7 @@ def find_object(evaluation: StackEvaluation, wanted: str) -> tuple[dict[str, Any
         inputs = clean(release.inputs)
         objects.append((f"Release/{inputs.get('namespace', '')}/{inputs.get('name', release.name)}", inputs))
         objects.append((f"Release/{release.name}", inputs))
-    matches = []
+    matches: list[tuple[str, dict[str, Any]]] = []
     for ident, document in objects:
         ident_parts = ident.split("/")
         if ident_parts[0].lower() != kind or ident_parts[-1] != name:

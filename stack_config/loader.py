@@ -136,6 +136,8 @@ def _describe(error: Any, data: dict[str, Any], project: str) -> str:
         message = _unquoted_number(error["input"], loc, data)
     elif error_type in ("dict_type", "model_type", "model_attributes_type"):
         message = f"must be a map of keys (`key: value` lines below it), not {_shape(error.get('input'))}"
+    elif error_type == "list_type":
+        message = f"must be a list (`- item` lines below it, or [a, b]), not {_shape(error.get('input'))}"
     return f"{_key_path(loc, project)}: {message}"
 
 

@@ -61,6 +61,14 @@ def test_secret_env_of_the_wrong_shape_is_a_config_error() -> None:
         "not a list" in problems({"workloads": workloads})
 
 
+def test_a_list_of_the_wrong_shape_says_what_a_list_looks_like() -> None:
+    pools = cluster()["nodePools"]
+    pools[0]["taints"] = "workload=browser"
+    assert problems({"cluster": cluster(nodePools=pools)}) == [
+        'browser-platform:cluster.nodePools[0].taints: must be a list (`- item` lines below it, or [a, b]), '
+        'not text "workload=browser"']
+
+
 def test_capacity_names_the_region_its_prices_are_for() -> None:
     from capacity.report import as_json, load_config, render
 
