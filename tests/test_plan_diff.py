@@ -63,7 +63,7 @@ def test_secrets_are_masked_but_their_changes_shown() -> None:
 
 
 def test_added_removed_unchanged_and_multiline_text() -> None:
-    config = {"type": "kubernetes:core/v1:ConfigMap", "name": "dash",
+    config: dict[str, Any] = {"type": "kubernetes:core/v1:ConfigMap", "name": "dash",
               "inputs": {"kind": "ConfigMap", "metadata": {"name": "dash"}, "data": {"d.json": "a\nb\nc\n"}}}
     changed = {**config, "inputs": {**config["inputs"], "data": {"d.json": "a\nB\nc\n"}}}
     release = {"type": "kubernetes:helm.sh/v3:Release", "name": "mesh-istiod",
