@@ -136,6 +136,8 @@ class ResourceChange:
     group: int
     """Index into `GROUP_TITLES`."""
     fields: tuple[FieldChange, ...] = ()
+    note: str = ""
+    """What the engine will do beyond an update: a replacement, or a delete-and-create under a new URN."""
 
     @property
     def sigil(self) -> str:
@@ -154,8 +156,9 @@ class PlanDiff:
         return sum(1 for change in self.changes if change.action == action)
 
     def summary(self) -> str:
-        return (f"{self.count('add')} to add, {self.count('remove')} to remove, {self.count('change')} to change, "
-                f"{self.unchanged} unchanged")
+        replaced = sum(1 for change in self.changes if change.note.startswith("replaced"))
+        return (f"{self.count('add')} to add, {self.count('remove')} to remove, {self.count('change')} to change"
+                f"{f' ({replaced} by replacement)' if replaced else ''}, {self.unchanged} unchanged")
 
 
 def _plain(value: Any) -> Any:
@@ -274,6 +277,44 @@ def _group(resource: Mapping[str, Any]) -> int:
     return 0 if resource["type"].startswith("kubernetes:") and "kind" in (resource.get("inputs") or {}) else 2
 
 
+# Fields the API server never lets change in place: the provider deletes and recreates the object instead.
+_IMMUTABLE = {"": ("metadata.name", "metadata.namespace"),
+              "Deployment": ("spec.selector",), "StatefulSet": ("spec.selector", "spec.serviceName"),
+              "DaemonSet": ("spec.selector",), "Job": ("spec.template", "spec.selector")}
+
+
+def replacement(resource: Mapping[str, Any], fields: list[FieldChange]) -> str:
+    """Why a changed resource will be replaced rather than updated, or ''."""
+    paths = [field.path for field in fields]
+    inputs = resource.get("inputs") or {}
+    kind = inputs.get("kind") if resource["type"].startswith("kubernetes:") else None
+    if kind is not None:
+        for prefix in (*_IMMUTABLE[""], *_IMMUTABLE.get(str(kind), ())):
+            hit = next((p for p in paths if p == prefix or p.startswith(prefix + ".") or p.startswith(prefix + "[")),
+                       None)
+            if hit:
+                return f"replaced: {prefix} cannot change in place"
+    watched = list((resource.get("options") or {}).get("replaceOnChanges") or [])
+    for path in paths:
+        top = path.split(".", 1)[0].split("[", 1)[0]
+        if top != "options" and ("*" in watched or top in watched):
+            return f"replaced: replaceOnChanges includes {top}"
+    return ""
+
+
+def _pair_renames(plan: PlanDiff) -> None:
+    # Same type and name under a new URN (a new parent, project or stack name): without an alias the engine
+    # deletes the old resource and creates the new one, which for a cluster or a namespace loses what is on it.
+    removed = {(c.type, c.name): c for c in plan.changes if c.action == "remove"}
+    for index, change in enumerate(plan.changes):
+        twin = removed.get((change.type, change.name)) if change.action == "add" else None
+        if twin is None:
+            continue
+        note = f"new URN (was {twin.urn}): deleted and created again unless an alias maps it"
+        plan.changes[index] = ResourceChange(change.action, change.urn, change.type, change.name, change.label,
+                                             change.group, change.fields, note)
+
+
 def diff_snapshots(stack: str, old: Snapshot, new: Snapshot, base: str = "base", head: str = "working tree") -> PlanDiff:
     plan = PlanDiff(stack=stack, base=base, head=head)
     for urn in [*old, *(u for u in new if u not in old)]:
@@ -288,9 +329,10 @@ def diff_snapshots(stack: str, old: Snapshot, new: Snapshot, base: str = "base",
         fields = field_changes(before, after)
         if fields:
             plan.changes.append(ResourceChange("change", urn, resource["type"], resource["name"], label(after),
-                                               _group(after), tuple(fields)))
+                                               _group(after), tuple(fields), replacement(after, fields)))
         else:
             plan.unchanged += 1
+    _pair_renames(plan)
     plan.changes.sort(key=lambda c: (c.group, c.label, c.urn))
     return plan
 
@@ -300,7 +342,9 @@ def diff_snapshots(stack: str, old: Snapshot, new: Snapshot, base: str = "base",
 # ---------------------------------------------------------------------------------------------------------
 
 def _change_lines(change: ResourceChange) -> list[str]:
-    lines = [f"{change.sigil} {change.label}  [{change.type} {change.name}]"]
+    sigil = "+-" if change.note.startswith("replaced") else change.sigil
+    note = f"  ({change.note})" if change.note else ""
+    lines = [f"{sigil} {change.label}  [{change.type} {change.name}]{note}"]
     lines += [f"    {line}" for item in change.fields for line in item.lines()]
     return lines
 

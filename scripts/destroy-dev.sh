@@ -3,7 +3,10 @@
 # cluster (also when a failed `up` left it behind) and the local state backend `.state/`.
 # Checks its tools first and changes nothing unless they are all there.
 set -euo pipefail
-cd "${BASH_SOURCE[0]%/*}/.."
+# The repository root, without dirname (the prerequisite check must work on a bare PATH).
+script_dir="${BASH_SOURCE[0]%/*}"
+[[ $script_dir == "${BASH_SOURCE[0]}" ]] && script_dir=.
+cd "$script_dir/.."
 # shellcheck source=scripts/prereqs.sh
 source scripts/prereqs.sh
 

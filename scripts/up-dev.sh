@@ -3,7 +3,10 @@
 # Checks every prerequisite first (Pulumi CLI, Docker and its daemon, kind, kubectl, Python 3.11+, openssl),
 # lists every missing or old tool at once, and changes nothing on this machine until all are there.
 set -euo pipefail
-cd "${BASH_SOURCE[0]%/*}/.."
+# The repository root, without dirname (the prerequisite check must work on a bare PATH).
+script_dir="${BASH_SOURCE[0]%/*}"
+[[ $script_dir == "${BASH_SOURCE[0]}" ]] && script_dir=.
+cd "$script_dir/.."
 # shellcheck source=scripts/prereqs.sh
 source scripts/prereqs.sh
 

@@ -175,3 +175,28 @@ def test_comment_workflow_reads_the_artifact_and_never_runs_pull_request_code() 
     for step in steps(job):
         if "uses" in step:
             assert step["uses"].rsplit("@", 1)[1].startswith("v")
+
+
+def test_immutable_fields_and_replace_on_changes_are_called_replacements() -> None:
+    env = [{"name": "A", "value": "1"}]
+    old = {"u1": deployment(3, "i", env)}
+    new = {"u1": deployment(3, "i", env)}
+    new["u1"]["inputs"]["metadata"]["name"] = "api2"
+    cluster = {"type": "command:local:Command", "name": "kind-cluster",
+               "inputs": {"create": "kind create cluster", "stdin": "nodes: 2"},
+               "options": {"replaceOnChanges": ["create", "stdin"], "deleteBeforeReplace": True}}
+    resized = {**cluster, "inputs": {**cluster["inputs"], "stdin": "nodes: 3"}}
+    plan = diff_snapshots("s", {**old, "c": cluster}, {**new, "c": resized})
+    text = format_text(plan)
+    assert "+- Deployment ns/api2  [kubernetes:apps/v1:Deployment api-deployment]  (replaced: metadata.name cannot " \
+           "change in place)" in text
+    assert "+- command:local:Command kind-cluster  [command:local:Command kind-cluster]  (replaced: " \
+           "replaceOnChanges includes stdin)" in text
+    assert plan.summary() == "0 to add, 0 to remove, 2 to change (2 by replacement), 0 unchanged"
+
+
+def test_a_resource_under_a_new_urn_is_flagged_as_delete_and_create() -> None:
+    bucket = {"type": "aws:s3/bucket:Bucket", "name": "logs", "inputs": {"bucket": "logs"}}
+    plan = diff_snapshots("s", {"urn:a::logs": bucket}, {"urn:b::logs": bucket})
+    assert [c.action for c in plan.changes] == ["remove", "add"]
+    assert plan.changes[1].note == "new URN (was urn:a::logs): deleted and created again unless an alias maps it"
