@@ -10,6 +10,7 @@ changed. Nothing here needs credentials, a Pulumi CLI or a cluster, so it runs o
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import io
 import json
@@ -311,8 +312,7 @@ def _pair_renames(plan: PlanDiff) -> None:
         if twin is None:
             continue
         note = f"new URN (was {twin.urn}): deleted and created again unless an alias maps it"
-        plan.changes[index] = ResourceChange(change.action, change.urn, change.type, change.name, change.label,
-                                             change.group, change.fields, note)
+        plan.changes[index] = dataclasses.replace(change, note=note)
 
 
 def diff_snapshots(stack: str, old: Snapshot, new: Snapshot, base: str = "base", head: str = "working tree") -> PlanDiff:
@@ -344,7 +344,8 @@ def diff_snapshots(stack: str, old: Snapshot, new: Snapshot, base: str = "base",
 def _change_lines(change: ResourceChange) -> list[str]:
     sigil = "+-" if change.note.startswith("replaced") else change.sigil
     note = f"  ({change.note})" if change.note else ""
-    lines = [f"{sigil} {change.label}  [{change.type} {change.name}]{note}"]
+    plain = f"{change.type} {change.name}"
+    lines = [f"{sigil} {change.label}{'' if change.label == plain else f'  [{plain}]'}{note}"]
     lines += [f"    {line}" for item in change.fields for line in item.lines()]
     return lines
 

@@ -190,7 +190,7 @@ def test_immutable_fields_and_replace_on_changes_are_called_replacements() -> No
     text = format_text(plan)
     assert "+- Deployment ns/api2  [kubernetes:apps/v1:Deployment api-deployment]  (replaced: metadata.name cannot " \
            "change in place)" in text
-    assert "+- command:local:Command kind-cluster  [command:local:Command kind-cluster]  (replaced: " \
+    assert "+- command:local:Command kind-cluster  (replaced: " \
            "replaceOnChanges includes stdin)" in text
     assert plan.summary() == "0 to add, 0 to remove, 2 to change (2 by replacement), 0 unchanged"
 
