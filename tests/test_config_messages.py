@@ -53,6 +53,15 @@ def test_wrong_shapes_are_config_errors_not_tracebacks(value: Any, shape: str) -
         f"browser-platform:workloads: must be a map of keys (`key: value` lines below it), not {shape}"]
 
 
+def test_the_program_raises_config_error_for_a_wrong_shape() -> None:
+    # What `pulumi up` runs: __main__.py on the engine's config; a ConfigError is printed without a traceback.
+    from offline.harness import evaluate_stack
+
+    with pytest.raises(ConfigError) as raised:
+        evaluate_stack("dev", overrides={"workloads": [1, 2]})
+    assert raised.value.problems[0].startswith("browser-platform:workloads: must be a map of keys")
+
+
 def test_secret_env_of_the_wrong_shape_is_a_config_error() -> None:
     values, _ = stack_file_config("dev")
     workloads = json.loads(values["browser-platform:workloads"])
