@@ -4,27 +4,34 @@ STACK ?= dev
 export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.state
 export PULUMI_CONFIG_PASSPHRASE ?= dev-only-passphrase
 
-.PHONY: venv test lint plan capacity up-dev destroy-dev
+.PHONY: venv test lint plan capacity up-dev destroy-dev python-check
 
 venv:
 	python3 -m venv venv
 	venv/bin/pip install -r requirements-dev.txt
 
-test:
+# Before `make venv` the commands below would fail with "No such file or directory"; say what to run instead.
+python-check:
+	@command -v "$(PYTHON)" >/dev/null 2>&1 || { \
+	  echo "error: $(PYTHON) not found: run \`make venv\` first (or pass PYTHON=/path/to/python3.11)" >&2; exit 2; }
+
+test: python-check
 	$(PYTHON) -m pytest
 
-lint:
+lint: python-check
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
 
-plan:
-	$(PYTHON) -m offline.plan $(STACK)
+# make plan STACK=prod [SHOW=Deployment/browser] [BASE=origin/main [DIFF_OUT=out/plan-diff/prod.md]]
+plan: python-check
+	$(PYTHON) -m offline.plan $(STACK) $(if $(SHOW),--show '$(SHOW)') $(if $(BASE),--base '$(BASE)') \
+	  $(if $(DIFF_OUT),--diff-out '$(DIFF_OUT)')
 
-capacity:
+capacity: python-check
 	$(PYTHON) -m capacity.report $(STACK)
 
 up-dev:
 	./scripts/up-dev.sh
 
 destroy-dev:
-	pulumi destroy --stack dev --yes
+	./scripts/destroy-dev.sh

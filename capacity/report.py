@@ -9,7 +9,10 @@ prices. The platform services' own pods (`capacity.platform_services`: istiod, t
 Grafana, KEDA, cert-manager, metrics-server, cluster-autoscaler, at the requests and replicas their charts are
 given) are counted on the pool that carries them, the first without a NoSchedule/NoExecute taint, one line per
 layer. A workload on an on-demand base + spot burst pair is shown with each pool's share of its replicas
-(`stack_config.sizing.base_and_burst`). Nothing talks to Pulumi or a cloud. Exit status 1 when a pool cannot hold its workloads.
+(`stack_config.sizing.base_and_burst`). For a kind stack it also says how many CPUs and how much memory Docker
+needs. Costs use the list prices of the region `capacity/prices.py` has (us-east-1, us-central1); a stack
+elsewhere gets a NOTE saying so. Nothing talks to Pulumi or a cloud. Exit status 1 when a pool cannot hold its
+workloads, 2 on invalid config (`error: Pulumi.<stack>.yaml: line N: ...`).
 """
 
 from __future__ import annotations
@@ -18,14 +21,21 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from stack_config import PROJECT, ConfigError, PlatformConfig, validate_stack_config
 from stack_config.sizing import PoolPlan, overheads_for, pool_plans
+from stack_config.stack_file import report_config_error
 
-from .model import MI, ZERO, Resources, control_plane_monthly
+from .model import GI, MI, ZERO, Resources, control_plane_monthly
 from .platform_services import PlatformLayer, layers_total
 from .prices import HOURS_PER_MONTH, PRICE_REGIONS, PRICES_AS_OF
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLOUD_NAMES = {"eks": "AWS", "gke": "Google Cloud"}
 
 
 def load_config(stack: str) -> PlatformConfig:
@@ -132,14 +142,45 @@ def cluster_monthly(plans: list[PoolPlan]) -> tuple[float, float, float]:
             sum(r.monthly(r.max_nodes) for r in reports))
 
 
+def price_region(config: PlatformConfig) -> tuple[str, str]:
+    """The region whose list prices the report uses, and a plain note when that is not the stack's region."""
+    provider = config.cluster.kind
+    priced = PRICE_REGIONS.get({"eks": "aws", "gke": "gcp"}.get(provider, ""), "local")
+    stack_region = getattr(config.cluster, "region", None)
+    if stack_region is None or stack_region == priced:
+        return priced, ""
+    return priced, (f"costs below use {priced} list prices, not {stack_region}'s (this stack's region): "
+                    f"capacity/prices.py has {CLOUD_NAMES.get(provider, provider)} prices for {priced} only, and "
+                    f"prices differ by region; check {stack_region}'s list prices before budgeting")
+
+
+def docker_host_needs(plans: list[PoolPlan]) -> tuple[Resources, int]:
+    """What one Docker host must offer a kind stack, and how many node containers it runs.
+
+    Every workload and platform service at max scale (their requests), plus per node container (the control
+    plane and `initialNodes` workers per pool, as components/kind_cluster.py creates them) the kind system
+    reserve and the node daemonsets: all of it shares the host's CPUs and memory.
+    """
+    reports = [(p, p.report) for p in plans if p.report]
+    total = sum((f.pod.times(f.max_replicas) for _, r in reports for f in r.workloads), start=ZERO)
+    total = total + layers_total([layer for p in plans for layer in p.platform])
+    per_node = [(p.pool.initial_nodes, r.node.reserve.total + r.node.daemonsets) for p, r in reports]
+    if per_node:
+        per_node.append((1, per_node[0][1]))  # the control-plane node
+    for count, cost in per_node:
+        total = total + cost.times(count)
+    return total, sum(count for count, _ in per_node)
+
+
 def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
     """The report text, and whether every pool holds its workloads."""
     provider = config.cluster.kind
     overheads = overheads_for(config)
     plans = pool_plans(config)
-    region = PRICE_REGIONS.get({"eks": "aws", "gke": "gcp"}.get(provider, ""), "local")
+    region, region_note = price_region(config)
     lines = [
         f"# capacity of stack {stack} ({provider}; prices as of {PRICES_AS_OF}, {region} list prices)",
+        *([f"NOTE: {region_note}"] if region_note else []),
         f"mesh {'on' if overheads.mesh else 'off'} (sidecar {overheads.sidecar.cpu_m}m / "
         f"{overheads.sidecar.memory_bytes / MI:.0f}Mi per pod when on), "
         f"monitoring agents {'on' if overheads.monitoring else 'off'}; node daemonsets: "
@@ -159,6 +200,11 @@ def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
             share = max(total.cpu_m / max(host.cpu_m, 1), total.memory_bytes / max(host.memory_bytes, 1))
             lines.append(f"## kind: every node shares one Docker host; all workloads and platform services at max "
                          f"scale request {total}, {share:.0%} of one host's {host}")
+            needs, nodes = docker_host_needs(plans)
+            cpus, memory_gib = docker_minimum(needs)
+            lines.append(f"## docker: give Docker at least {cpus} CPUs and {memory_gib} GiB of memory: the requests "
+                         f"above plus, on each of the {nodes} node containers (control plane and workers), the "
+                         f"system reserve and daemonsets: {needs} in all, rounded up")
             lines.append("")
     at_min, at_max, ceiling = cluster_monthly(plans)
     control = control_plane_monthly(provider)
@@ -172,6 +218,11 @@ def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
                      f"{_res(layers_total(layers, 'max'))} at max, are counted on pool "
                      f"{' and '.join(p.pool.name for p in carriers)})")
     return "\n".join(lines) + "\n", ok
+
+
+def docker_minimum(needs: Resources) -> tuple[int, int]:
+    """Whole CPUs and GiB of memory that cover `needs`."""
+    return -(-needs.cpu_m // 1000), -(-needs.memory_bytes // GI)
 
 
 def _pool_json(plan: PoolPlan) -> dict[str, Any]:
@@ -200,13 +251,22 @@ def as_json(stack: str, config: PlatformConfig) -> dict[str, Any]:
     plans = pool_plans(config)
     at_min, at_max, ceiling = cluster_monthly(plans)
     control = control_plane_monthly(config.cluster.kind)
-    return {
+    region, region_note = price_region(config)
+    document: dict[str, Any] = {
         "stack": stack,
         "pricesAsOf": PRICES_AS_OF,
+        "pricesRegion": region,
+        "pricesNote": region_note or None,
         "pools": [_pool_json(p) for p in plans],
         "monthly": {"controlPlane": control, "minScale": at_min + control, "maxScale": at_max + control,
                     "ceiling": ceiling + control},
     }
+    if config.cluster.kind == "kind":
+        needs, nodes = docker_host_needs(plans)
+        cpus, memory_gib = docker_minimum(needs)
+        document["dockerHost"] = {"cpus": cpus, "memoryGiB": memory_gib, "nodeContainers": nodes,
+                                  "requests": asdict(needs)}
+    return document
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,11 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.stack)
     except FileNotFoundError:
-        print(f"no stack file Pulumi.{args.stack}.yaml", file=sys.stderr)
+        from offline.harness import stack_names
+
+        print(f"error: no stack file Pulumi.{args.stack}.yaml; stacks: {', '.join(stack_names(REPO_ROOT))}",
+              file=sys.stderr)
         return 2
-    except ConfigError as error:
-        print(str(error), file=sys.stderr)
-        return 1
+    except (ConfigError, yaml.YAMLError) as error:
+        print(report_config_error(args.stack, REPO_ROOT, error), file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(as_json(args.stack, config), indent=2))
         return 0

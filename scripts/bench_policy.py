@@ -2,12 +2,16 @@
 stack and for synthetic stacks of 100 and 1,000 workloads (copies of the dev stack's api Deployment, each with
 its Service, PDB and HPA).
 
-    venv/bin/python scripts/bench_policy.py [stack]
+    venv/bin/python scripts/bench_policy.py [stack] [--markdown]
+
+--markdown prints the table policy/README.md shows (paste it there between the bench-policy markers). Set
+BROWSER_PLATFORM_LIBRARY_SERVICER=1 to time pulumi_policy's own servicer methods instead of the shared ones.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 import sys
 import time
 from pathlib import Path
@@ -58,11 +62,17 @@ def timed(pack: PackProcess, resources: list[RecordedResource]) -> tuple[float, 
 
 
 def main() -> None:
-    stack = sys.argv[1] if len(sys.argv) > 1 else ("prod" if "prod" in stack_names() else "dev")
+    args = [arg for arg in sys.argv[1:] if arg != "--markdown"]
+    markdown = "--markdown" in sys.argv[1:]
+    stack = args[0] if args else ("prod" if "prod" in stack_names() else "dev")
     pack = PackProcess()
     try:
+        servicer = "library" if os.environ.get("BROWSER_PLATFORM_LIBRARY_SERVICER") == "1" else "shared"
         print(f"pack start (process launch to GetAnalyzerInfo answered): {pack.start_seconds:.2f} s, "
-              f"{len(pack.policy_names)} policies")
+              f"{len(pack.policy_names)} policies, {servicer} servicer methods")
+        if markdown:
+            print(f"\n| stack | resources | Analyze, every resource ({servicer}) | AnalyzeStack ({servicer}) | "
+                  "diagnostics |\n|---|---|---|---|---|")
         pack.configure_stack(stack)
         real = evaluate_stack(stack).resources
         rows = [(f"stack {stack}", real)]
@@ -70,6 +80,9 @@ def main() -> None:
         rows += [(f"synthetic {n} workloads", synthetic(dev, n)) for n in (100, 1000)]
         for label, resources in rows:
             per_resource, whole, count = timed(pack, resources)
+            if markdown:
+                print(f"| {label} | {len(resources):,} | {per_resource:.2f} s | {whole:.2f} s | {count:,} |")
+                continue
             print(f"{label:>26}: {len(resources):5d} resources  Analyze x{len(resources)}: {per_resource:6.2f} s  "
                   f"AnalyzeStack: {whole:6.2f} s  diagnostics: {count}")
     finally:

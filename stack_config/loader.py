@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from .addons import SOLVER_TYPES, MonitoringSettings
 from .base import ConfigFieldError
+from .cluster import EKS_VERSIONS, GKE_VERSIONS, KIND_NODE_IMAGES
 from .platform import CLUSTER_KINDS, PlatformConfig
 
 PROJECT = "browser-platform"
@@ -123,15 +124,47 @@ def _describe(error: Any, data: dict[str, Any], project: str) -> str:
         parent = _model_at(PlatformConfig, data, loc[:-1])
         allowed = sorted(f.alias or n for n, f in parent.model_fields.items()) if parent else []
         guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"; did you mean '{guess[0]}'?" if guess else ""
-        message = f"unknown key{hint} allowed keys: {', '.join(allowed)}"
+        hint = f" did you mean '{guess[0]}'?" if guess else ""
+        message = f"unknown key;{hint} allowed keys: {', '.join(allowed)}"
     elif error_type in ("union_tag_not_found", "union_tag_invalid"):
         solver = loc == SOLVER_PATH
         loc = (*loc, "type" if solver else "kind")
         message = f"must be one of: {', '.join(SOLVER_TYPES if solver else CLUSTER_KINDS)}"
     elif error_type == "missing":
         message = "required, but not set"
+    elif error_type == "string_type" and isinstance(error.get("input"), int | float):
+        message = _unquoted_number(error["input"], loc, data)
+    elif error_type in ("dict_type", "model_type", "model_attributes_type"):
+        message = f"must be a map of keys (`key: value` lines below it), not {_shape(error.get('input'))}"
+    elif error_type == "list_type":
+        message = f"must be a list (`- item` lines below it, or [a, b]), not {_shape(error.get('input'))}"
     return f"{_key_path(loc, project)}: {message}"
+
+
+def _shape(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, list):
+        return "a list"
+    kind = "text" if isinstance(value, str) else "a number" if isinstance(value, int | float) else "a value"
+    return f"{kind} {json.dumps(value)}" if kind == "text" else f"{kind} ({json.dumps(value)})"
+
+
+def _allowed_versions(data: dict[str, Any]) -> tuple[str, ...]:
+    cluster = data.get("cluster")
+    kind = cluster.get("kind") if isinstance(cluster, dict) else None
+    return {"kind": tuple(sorted(KIND_NODE_IMAGES)), "eks": EKS_VERSIONS, "gke": GKE_VERSIONS}.get(str(kind), ())
+
+
+def _unquoted_number(value: int | float, loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    """A number where text is expected: YAML read an unquoted version or name as a number (1.30 becomes 1.3)."""
+    if isinstance(value, bool):
+        return f"must be text, not {str(value).lower()}; write it in quotes"
+    allowed = _allowed_versions(data) if loc and loc[-1] == "kubernetesVersion" else ()
+    intended = next((version for version in allowed if float(version) == value), json.dumps(value))
+    number = "a number" if intended == json.dumps(value) else f"the number {json.dumps(value)}"
+    message = f"must be quoted (\"{intended}\"): YAML reads an unquoted {intended} as {number}, not text"
+    return f"{message}; allowed: {', '.join(allowed)}" if allowed else message
 
 
 def _addon_secret_refs(data: dict[str, Any]) -> set[str]:
@@ -148,18 +181,20 @@ def validate_stack_config(
 ) -> StackSettings:
     """Validate raw config values (as `raw_stack_config` returns them) or raise one ConfigError listing all problems."""
     data = {key: _decode(value) for key, value in values.items()}
+    workloads_block = data.get("workloads")
+    # Any shape may arrive here (a list, null, a string); the model reports it, this must not crash on it.
     referenced_secrets = {
         key
-        for workload in data.get("workloads", {}).values() if isinstance(data.get("workloads"), dict)
-        if isinstance(workload, dict)
-        for key in (workload.get("secretEnv") or {}).values() if isinstance(workload.get("secretEnv"), dict)
+        for workload in (workloads_block.values() if isinstance(workloads_block, dict) else ())
+        if isinstance(workload, dict) and isinstance(workload.get("secretEnv"), dict)
+        for key in workload["secretEnv"].values() if isinstance(key, str)
     }
     referenced_secrets |= _addon_secret_refs(data)
     known = {field.alias or name for name, field in PlatformConfig.model_fields.items()}
     problems: list[str] = []
-    workloads = data.get("workloads")
+    workloads = data.get("workloads", {})
     # A workload block of the wrong shape hides its secretEnv; its own error is reported, not an orphaned secret.
-    readable = workloads is None or (isinstance(workloads, dict) and all(
+    readable = (isinstance(workloads, dict) and all(
         isinstance(w, dict) and isinstance(w.get("secretEnv", {}), dict) for w in workloads.values()))
     for key in sorted(set(data) - known - referenced_secrets):
         if key in secret_keys and not readable:

@@ -22,7 +22,9 @@ def run_plan(project: Path, stack: str, out: Path) -> subprocess.CompletedProces
 def test_plan_prints_the_tree_and_writes_manifests(tmp_path: Path) -> None:
     result = run_plan(REPO_ROOT, "dev", tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("stack dev\n")
+    assert result.stdout.startswith("stack dev\ncluster browser-platform-dev: kind, Kubernetes 1.35\n")
+    # The cluster comes first in the tree: everything else runs on it.
+    assert result.stdout.splitlines()[2] == "  browser-platform:cluster:KindCluster  cluster"
     assert "browser-platform:cluster:KindCluster  cluster" in result.stdout
     assert "kubernetes:apps/v1:Deployment  browser-deployment" in result.stdout
     deployment = yaml.safe_load((tmp_path / "dev" / "manifests" / "deployment_browser-platform_browser.yaml").read_text())
@@ -32,7 +34,7 @@ def test_plan_prints_the_tree_and_writes_manifests(tmp_path: Path) -> None:
     assert (tmp_path / "dev" / "resources.json").exists()
 
 
-def test_plan_exits_2_with_the_config_problems(tmp_path: Path) -> None:
+def copy_program(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     for part in PROGRAM_PARTS:
@@ -41,14 +43,69 @@ def test_plan_exits_2_with_the_config_problems(tmp_path: Path) -> None:
             shutil.copytree(source, project / part, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, project / part)
+    return project
+
+
+def test_plan_exits_2_with_the_config_problems(tmp_path: Path) -> None:
+    project = copy_program(tmp_path)
     stack_file = yaml.safe_load((REPO_ROOT / "Pulumi.dev.yaml").read_text())
     stack_file["config"]["browser-platform:workloads"]["browser"]["sessionsPerPod"] = 0
     stack_file["config"]["browser-platform:replicaz"] = 3
-    (project / "Pulumi.broken.yaml").write_text(yaml.safe_dump(stack_file))
+    (project / "Pulumi.broken.yaml").write_text(yaml.safe_dump(stack_file, sort_keys=False))
+    text = (project / "Pulumi.broken.yaml").read_text().splitlines()
+    sessions_line = next(i for i, line in enumerate(text, 1) if "sessionsPerPod" in line)
+    replicaz_line = next(i for i, line in enumerate(text, 1) if "replicaz" in line)
 
     result = run_plan(project, "broken", tmp_path / "out")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "browser-platform:workloads.browser.sessionsPerPod: Input should be greater than or equal to 1" in result.stderr
-    assert "browser-platform:replicaz: unknown config key" in result.stderr
+    assert (f"error: Pulumi.broken.yaml: line {sessions_line}: browser-platform:workloads.browser.sessionsPerPod: "
+            "Input should be greater than or equal to 1") in result.stderr
+    assert f"error: Pulumi.broken.yaml: line {replicaz_line}: browser-platform:replicaz: unknown config key" \
+        in result.stderr
+    assert result.stderr.rstrip().endswith("error: Pulumi.broken.yaml: invalid stack configuration (2 problems)")
     assert not (tmp_path / "out" / "broken").exists()
+
+
+def test_plan_and_capacity_report_a_yaml_syntax_error_with_its_line(tmp_path: Path) -> None:
+    project = copy_program(tmp_path)
+    lines = (REPO_ROOT / "Pulumi.dev.yaml").read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith("name: browser-platform-dev"))
+    lines.insert(index + 1, "   bad: [unclosed")
+    (project / "Pulumi.typo.yaml").write_text("\n".join(lines) + "\n")
+    for command in (["offline.plan", "typo", "--out", str(tmp_path / "out")], ["capacity.report", "typo"]):
+        result = subprocess.run([sys.executable, "-m", *command], cwd=project, capture_output=True, text=True,
+                                check=False)
+        assert result.returncode == 2, command
+        assert "Traceback" not in result.stderr
+        (message,) = result.stderr.strip().splitlines()
+        assert message.startswith(f"error: Pulumi.typo.yaml: line {index + 2}, column 4: YAML syntax error: "), message
+
+
+def test_capacity_reports_config_problems_like_plan(tmp_path: Path) -> None:
+    project = copy_program(tmp_path)
+    text = (REPO_ROOT / "Pulumi.dev.yaml").read_text().replace('kubernetesVersion: "1.35"', "kubernetesVersion: 1.30")
+    (project / "Pulumi.unquoted.yaml").write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "kubernetesVersion" in row)
+    for command in (["offline.plan", "unquoted", "--out", str(tmp_path / "out")], ["capacity.report", "unquoted"]):
+        result = subprocess.run([sys.executable, "-m", *command], cwd=project, capture_output=True, text=True,
+                                check=False)
+        assert result.returncode == 2, command
+        assert (f'error: Pulumi.unquoted.yaml: line {line}: browser-platform:cluster.kubernetesVersion: must be quoted '
+                '("1.3"): YAML reads an unquoted 1.3 as a number, not text; allowed: 1.34, 1.35, 1.36, 1.37') \
+            in result.stderr, result.stderr
+
+
+def test_plan_shows_one_rendered_object() -> None:
+    result = subprocess.run([sys.executable, "-m", "offline.plan", "dev", "--show", "Deployment/browser"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load(result.stdout)
+    assert document["kind"] == "Deployment" and document["metadata"]["name"] == "browser"
+    secret = subprocess.run([sys.executable, "-m", "offline.plan", "dev", "--show", "Secret/api-secrets"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert yaml.safe_load(secret.stdout)["stringData"] == {"API_SECRET_KEY": "<redacted>"}
+    missing = subprocess.run([sys.executable, "-m", "offline.plan", "dev", "--show", "Service/nope"],
+                             cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+    assert missing.returncode == 2
+    assert "did you mean: Service/browser-platform/api, Service/browser-platform/browser" in missing.stderr
