@@ -10,6 +10,7 @@ import pytest
 
 from offline.harness import stack_file_config
 from stack_config import ConfigError, validate_stack_config
+from stack_config.cluster import KIND_NODE_IMAGES
 
 
 def problems(overrides: dict[str, Any], stack: str = "dev") -> list[str]:
@@ -29,7 +30,7 @@ def cluster(**changes: Any) -> dict[str, Any]:
 def test_unquoted_kubernetes_version_says_to_quote_it_and_lists_allowed() -> None:
     assert problems({"cluster": cluster(kubernetesVersion=1.35)}) == [
         'browser-platform:cluster.kubernetesVersion: must be quoted ("1.35"): YAML reads an unquoted 1.35 as a '
-        "number, not text; allowed: 1.34, 1.35, 1.36, 1.37"]
+        f"number, not text; allowed: {', '.join(sorted(KIND_NODE_IMAGES))}"]
 
 
 def test_other_unquoted_numbers_say_to_quote_them() -> None:
