@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from offline.harness import REPO_ROOT
+from stack_config.cluster import KIND_NODE_IMAGES
 
 PROGRAM_PARTS = ["Pulumi.yaml", "__main__.py", "components", "stack_config", "offline", "capacity"]
 
@@ -92,7 +93,7 @@ def test_capacity_reports_config_problems_like_plan(tmp_path: Path) -> None:
                                 check=False)
         assert result.returncode == 2, command
         assert (f'error: Pulumi.unquoted.yaml: line {line}: browser-platform:cluster.kubernetesVersion: must be quoted '
-                '("1.3"): YAML reads an unquoted 1.3 as a number, not text; allowed: 1.34, 1.35, 1.36, 1.37') \
+                '("1.3"): YAML reads an unquoted 1.3 as a number, not text; allowed: ' + ", ".join(sorted(KIND_NODE_IMAGES))) \
             in result.stderr, result.stderr
 
 
