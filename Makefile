@@ -10,8 +10,12 @@ venv:
 	python3 -m venv venv
 	venv/bin/pip install -r requirements-dev.txt
 
+# pytest-xdist workers: each evaluates the stacks and starts a policy pack once, then they share the tests.
+# TEST_WORKERS=0 runs everything in one process (what `pytest -k ...` on a few tests should do too).
+TEST_WORKERS ?= 2
+
 test:
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint:
 	$(PYTHON) -m ruff check .
