@@ -15,8 +15,12 @@ python-check:
 	@command -v "$(PYTHON)" >/dev/null 2>&1 || { \
 	  echo "error: $(PYTHON) not found: run \`make venv\` first (or pass PYTHON=/path/to/python3.11)" >&2; exit 2; }
 
+# pytest-xdist workers: each evaluates the stacks and starts a policy pack once, then they share the tests.
+# TEST_WORKERS=0 runs everything in one process (what `pytest -k ...` on a few tests should do too).
+TEST_WORKERS ?= 2
+
 test: python-check
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: python-check
 	$(PYTHON) -m ruff check .

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import yaml
 
 from stack_config.cluster import NodePool
+
+if TYPE_CHECKING:
+    # Only for the identity types below: importing a cloud SDK costs a stack that does not use it time on
+    # every preview (dev on kind needs neither; each cluster module imports its own SDK).
+    import pulumi_aws as aws
+    import pulumi_gcp as gcp
 
 ClusterFlavor = Literal["kind", "eks", "gke"]
 

@@ -19,13 +19,10 @@ import json
 from dataclasses import dataclass, field
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_gcp as gcp
 
 from stack_config.addons import CloudDnsSolver, Route53Solver
 
 from .cluster import EksIdentity, GkeIdentity
-from .cluster_autoscaler import pod_identity_trust_policy
 
 GKE_SERVICE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 CLOUD_DNS_ROLE = "roles/dns.admin"
@@ -88,6 +85,11 @@ def cert_manager_account_id(cluster_name: str) -> str:
 
 def route53_identity(name: str, solver: Route53Solver, cloud: EksIdentity, cluster_name: str, namespace: str,
                      service_account: str, parent: pulumi.Resource) -> SolverIdentity:
+    # Each cloud's SDK is imported where it is used: tls.py imports this module on every stack.
+    import pulumi_aws as aws
+
+    from .cluster_autoscaler import pod_identity_trust_policy
+
     on_aws = pulumi.ResourceOptions(parent=parent, provider=cloud.provider)
     role = aws.iam.Role(
         name,
@@ -121,6 +123,8 @@ def route53_identity(name: str, solver: Route53Solver, cloud: EksIdentity, clust
 
 def cloud_dns_identity(name: str, solver: CloudDnsSolver, cloud: GkeIdentity, cluster_name: str, namespace: str,
                        service_account: str, parent: pulumi.Resource) -> SolverIdentity:
+    import pulumi_gcp as gcp  # where it is used, as in route53_identity
+
     on_gcp = pulumi.ResourceOptions(parent=parent, provider=cloud.provider)
     ready: list[pulumi.Resource] = []
     if solver.gcp_service_account:

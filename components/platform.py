@@ -13,9 +13,6 @@ from stack_config.platform import PlatformConfig
 from .addons import PlatformServices
 from .autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
 from .cluster import ClusterHandle
-from .eks_cluster import EksCluster, EksClusterArgs
-from .gke_cluster import GkeCluster, GkeClusterArgs
-from .kind_cluster import KindCluster, KindClusterArgs
 from .webhook_ports import control_plane_ports
 from .workloads import Workloads, WorkloadsArgs
 
@@ -31,13 +28,18 @@ class PlatformOutputs:
 
 
 def build_cluster(config: PlatformConfig) -> ClusterHandle:
+    # Each cluster module is imported in its own branch: it imports its cloud SDK (pulumi_aws's EC2 and EKS
+    # modules alone take about a second), which a stack on another kind of cluster must not pay on every run.
     cluster = config.cluster
     if cluster.kind == "kind":
+        from .kind_cluster import KindCluster, KindClusterArgs
         return KindCluster("cluster", KindClusterArgs(cluster=cluster)).handle
     if cluster.kind == "eks":
+        from .eks_cluster import EksCluster, EksClusterArgs
         return EksCluster("cluster", EksClusterArgs(
             cluster=cluster, pod_grace_seconds=config.workloads.browser.termination_grace_seconds)).handle
     if cluster.kind == "gke":
+        from .gke_cluster import GkeCluster, GkeClusterArgs
         # The cluster layer gets what the services above need from it as data: the control plane's webhook ports
         # and the NAT ports the browser sessions need.
         return GkeCluster("cluster", GkeClusterArgs(cluster=cluster, control_plane_ports=control_plane_ports(config),

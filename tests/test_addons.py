@@ -494,7 +494,7 @@ def _no_dangling_references(ev: StackEvaluation) -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_mesh_off_removes_istio_and_everything_that_needs_it(stack: str) -> None:
+def test_mesh_off_removes_istio_and_everything_that_needs_it(evaluated: Evaluated, stack: str) -> None:
     ev = evaluate_stack(stack, overrides={"mesh": {"enabled": False}, "ingress": None})
     assert not [r for r in custom_resources(ev) if group_of(r) in ISTIO_GROUPS]
     assert not [r for r in custom_resources(ev) if group_of(r) == "cert-manager.io"]
@@ -507,7 +507,7 @@ def test_mesh_off_removes_istio_and_everything_that_needs_it(stack: str) -> None
     assert not [r for r in of_kind(ev, "NetworkPolicy") if r.inputs["metadata"]["name"] == "allow-istiod-egress"]
     _no_dangling_references(ev)
 
-    with_mesh = evaluate_stack(stack)
+    with_mesh = evaluated(stack)
     def quota(evaluation: StackEvaluation) -> dict[str, str]:
         return named(evaluation, "ResourceQuota", "platform-quota").inputs["spec"]["hard"]
     if config_of(stack).mesh.enabled:

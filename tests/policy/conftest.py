@@ -1,4 +1,5 @@
-"""Policy-pack fixtures: the pack process (one per test module) and the pack's package on sys.path."""
+"""Policy-pack fixtures: the pack process (one per test session, or per xdist worker) and the pack's package
+on sys.path."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ for path in (str(POLICY_DIR), str(REPO_ROOT)):
         sys.path.insert(0, path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pack() -> Iterator[PackProcess]:
+    """The running pack, shared by every policy test module: starting one costs about a second, and a test
+    that analyzes configures it first (`configure`, `configure_stack`), so no test depends on another's."""
     process = PackProcess()
     try:
         yield process
