@@ -4,6 +4,7 @@ folder: missing tools, old versions, a Docker daemon that is down."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -157,7 +158,10 @@ def test_destroy_dev_checks_tools_then_removes_stack_cluster_and_state(project: 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 @pytest.mark.parametrize("target", ["plan", "test", "lint", "capacity"])
 def test_make_before_make_venv_says_to_run_it(project: Path, target: str) -> None:
-    result = subprocess.run(["make", "-s", target], cwd=project, capture_output=True, text=True, check=False)
+    # A make that runs this test (`make test PYTHON=...` in CI) hands its command-line variables down through
+    # MAKEFLAGS; a newcomer's shell has none, so neither does this make.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    result = subprocess.run(["make", "-s", target], cwd=project, env=env, capture_output=True, text=True, check=False)
     assert result.returncode != 0
     assert "venv/bin/python not found: run `make venv` first" in result.stderr
     assert "No such file" not in result.stderr
