@@ -15,7 +15,7 @@ test:
 
 lint:
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m mypy
+	$(PYTHON) -m basedpyright --pythonpath $(PYTHON)
 
 plan:
 	$(PYTHON) -m offline.plan $(STACK)

@@ -36,7 +36,7 @@ from .metrics_server import MetricsServer, MetricsServerArgs, needs_metrics_serv
 from .monitoring import PROMETHEUS_URL, MonitoringStack, MonitoringStackArgs, PlatformMonitors, PlatformMonitorsArgs
 from .network_policies import ExtraIngress
 from .tls import Tls, TlsArgs
-from .workloads import Workloads
+from .workloads import WorkloadHooks, Workloads
 
 GATEWAY_SERVICE_ANNOTATIONS = {
     # An internet-facing Network Load Balancer instead of the legacy Classic ELB.
@@ -111,9 +111,9 @@ class PlatformServices:
         """Components whose replicas KEDA owns, so they get no HPA of ours."""
         return frozenset({"browser"}) if self.keda_enabled else frozenset()
 
-    def workload_hooks(self) -> dict[str, object]:
+    def workload_hooks(self) -> WorkloadHooks:
         """WorkloadsArgs fields that shape the workloads for the installed services."""
-        hooks: dict[str, object] = {}
+        hooks: WorkloadHooks = {}
         if self.mesh is not None:
             proxy = self.config.mesh.proxy
             hooks["namespace_labels"] = dict(INJECTION_LABELS)

@@ -53,7 +53,7 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
         node_pools=cluster.node_pools,
         internal_cidrs=config.network.internal_cidrs,
         secret_values=settings.secrets,
-        **services.workload_hooks(),  # type: ignore[arg-type]
+        **services.workload_hooks(),
     ), opts=services.workloads_options())
 
     hpa_targets = [
