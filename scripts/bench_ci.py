@@ -56,6 +56,7 @@ def _run(repo: Path, env: dict[str, str], log: Path, echo: bool) -> tuple[int, l
         for line in process.stdout:
             now = time.monotonic()
             out.write(f"{now - started:8.1f} {line}")
+            out.flush()
             if echo:
                 sys.stdout.write(f"{now - started:7.1f}s {line}")
             match = HEADER.match(line)
