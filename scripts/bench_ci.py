@@ -60,16 +60,12 @@ def _run(repo: Path, env: dict[str, str], log: Path, echo: bool) -> tuple[int, l
             if echo:
                 sys.stdout.write(f"{now - started:7.1f}s {line}")
             match = HEADER.match(line)
-            if match and match["step"] != "summary":
+            if match:
                 steps.append((current, now - current_start))
                 current, current_start = match["step"], now
-            elif match:  # .ci/run's own summary: the last step ended before it
-                steps.append((current, now - current_start))
-                current = ""
         code = process.wait()
     ended = time.monotonic()
-    if current:
-        steps.append((current, ended - current_start))
+    steps.append((current, ended - current_start))
     return code, steps, ended - started
 
 
