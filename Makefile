@@ -24,7 +24,7 @@ test: python-check
 
 lint: python-check
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m mypy
+	$(PYTHON) -m basedpyright --pythonpath $(PYTHON)
 
 # make plan STACK=prod [SHOW=Deployment/browser] [BASE=origin/main [DIFF_OUT=out/plan-diff/prod.md]]
 plan: python-check

@@ -270,7 +270,7 @@ def as_json(stack: str, config: PlatformConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m capacity.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m capacity.report", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("stack")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)

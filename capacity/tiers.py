@@ -154,7 +154,7 @@ def write(path: Path = DOC) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m capacity.tiers", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m capacity.tiers", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("--write", action="store_true", help=f"update the block in {DOC.name}")
     args = parser.parse_args(argv)
     if args.write:

@@ -38,7 +38,7 @@ from .network_policies import ExtraIngress
 from .storage import built_in_storage_class
 from .tls import Tls, TlsArgs
 from .webhook_ports import installed_services
-from .workloads import Workloads
+from .workloads import WorkloadHooks, Workloads
 
 GATEWAY_SERVICE_ANNOTATIONS = {
     # An internet-facing Network Load Balancer instead of the legacy Classic ELB.
@@ -116,9 +116,9 @@ class PlatformServices:
         """Components whose replicas KEDA owns, so they get no HPA of ours."""
         return frozenset({"browser"}) if self.keda_enabled else frozenset()
 
-    def workload_hooks(self) -> dict[str, object]:
+    def workload_hooks(self) -> WorkloadHooks:
         """WorkloadsArgs fields that shape the workloads for the installed services."""
-        hooks: dict[str, object] = {}
+        hooks: WorkloadHooks = {}
         if self.mesh is not None:
             proxy = self.config.mesh.proxy
             hooks["namespace_labels"] = dict(INJECTION_LABELS)

@@ -79,6 +79,19 @@ def secrets_key_policy(key_arn: str) -> str:
     })
 
 
+def node_group_asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:
+    """The Auto Scaling group behind a managed node group (EKS creates exactly one once the group exists).
+
+    The SDK types every level as optional; a group without one is an EKS failure worth naming, not a None
+    passed on as a tag's group name.
+    """
+    groups = resources[0].autoscaling_groups if resources else None
+    name = groups[0].name if groups else None
+    if not name:
+        raise ValueError(f"EKS reported no Auto Scaling group for the node group (resources: {resources!r})")
+    return name
+
+
 def render_exec_kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> str:
     """A kubeconfig whose user runs `aws eks get-token` (AWS CLI v2) for a short-lived token on every use."""
     user = {
@@ -522,7 +535,7 @@ class EksCluster(pulumi.ComponentResource):
         )
         # EKS does not copy node-group tags to the Auto Scaling group, which is what cluster-autoscaler reads to
         # build a template node for a group at zero; tag the group itself.
-        asg_name = group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)  # type: ignore[index]
+        asg_name = group.resources.apply(node_group_asg_name)
         for key, value in template_tags.items():
             if "/node-template/" not in key:
                 continue  # EKS already puts the discovery tags on the group

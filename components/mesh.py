@@ -108,7 +108,8 @@ class MeshControlPlane(pulumi.ComponentResource):
         istio_namespace = charts.system_namespace(f"{name}-istio-system", ISTIO_NAMESPACE, pod_security="privileged",
                                                   parent=self)
         in_istio = pulumi.ResourceOptions(parent=self, depends_on=[istio_namespace])
-        platform_values: dict[str, object] = {"global": {"platform": "gke"}} if on_gke else {}
+        global_values: dict[str, object] = {"platform": "gke"} if on_gke else {}
+        platform_values: dict[str, object] = {"global": global_values} if global_values else {}
 
         self.base = charts.helm_release(f"{name}-base", charts.istio("base", args.version), namespace=ISTIO_NAMESPACE,
                                         release_name="istio-base", values={}, opts=in_istio)
@@ -159,7 +160,7 @@ class MeshControlPlane(pulumi.ComponentResource):
                     "resources": sizes.ISTIOD.resource_values(),
                 },
                 "global": {
-                    **(platform_values.get("global") or {}),  # type: ignore[dict-item]
+                    **global_values,
                     # istiod's PDB (minAvailable 1) only with a second pod: on one it would block every drain.
                     "defaultPodDisruptionBudget": {"enabled": istiod_replicas.min > 1},
                     "proxy": {"resources": {

@@ -62,7 +62,7 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
         cluster_flavor=cluster.flavor,
         internal_cidrs=config.network.internal_cidrs,
         secret_values=settings.secrets,
-        **services.workload_hooks(),  # type: ignore[arg-type]
+        **services.workload_hooks(),
     ), opts=services.workloads_options())
 
     hpa_targets = [

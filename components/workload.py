@@ -192,8 +192,8 @@ class Workload(pulumi.ComponentResource):
         self.selector = selector_labels(component)
         self.service_name = component
 
-        def meta(object_name: str, **extra: object) -> ObjectMetaArgs:
-            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels, **extra)  # type: ignore[arg-type]
+        def meta(object_name: str) -> ObjectMetaArgs:
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels)
 
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",

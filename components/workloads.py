@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 import pulumi
 
@@ -73,6 +74,33 @@ class WorkloadsArgs:
     """kind, eks or gke: which node label says a node is on-demand (see `prefer_on_demand`)."""
 
 
+class WorkloadHooks(TypedDict, total=False):
+    """The WorkloadsArgs fields the installed platform services set (PlatformServices.workload_hooks): unpacked into
+    WorkloadsArgs, so the type checker holds each name and type to the field's."""
+
+    autoscaled: frozenset[str]
+    pod_labels: dict[str, str]
+    pod_annotations: dict[str, dict[str, str]]
+    namespace_labels: dict[str, str]
+    extra_pod_cost: ExtraPodCost | None
+    extra_ingress: list[ExtraIngress]
+    pods_after: list[pulumi.Resource]
+
+
+class _SharedWorkloadArgs(TypedDict):
+    """The WorkloadArgs fields both workloads fill the same way (unpacked into WorkloadArgs, so checked like keywords)."""
+
+    component: str
+    namespace: pulumi.Input[str]
+    spec: WorkloadBase
+    tolerations: list[Taint]
+    autoscaled: bool
+    secret_values: dict[str, str]
+    pod_labels: dict[str, str]
+    pod_annotations: dict[str, str]
+    after: list[pulumi.Resource]
+
+
 class Workloads(pulumi.ComponentResource):
     namespace_name: pulumi.Output[str]
     api: Workload
@@ -89,7 +117,7 @@ class Workloads(pulumi.ComponentResource):
         self.namespace_name = platform_namespace.name
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform_namespace])
 
-        def common(component: str, spec: WorkloadBase) -> dict[str, object]:
+        def common(component: str, spec: WorkloadBase) -> _SharedWorkloadArgs:
             return {
                 "component": component,
                 "namespace": self.namespace_name,
@@ -103,14 +131,14 @@ class Workloads(pulumi.ComponentResource):
             }
 
         self.api = Workload("api", WorkloadArgs(
-            **common("api", args.api),  # type: ignore[arg-type]
+            **common("api", args.api),
             api_access=API_SESSION_ROUTING_ACCESS if args.api.kubernetes_api_access else [],
             config_data=platform_env(args.api, {"BROWSER_SERVICE": "browser",
                                                 "BROWSER_CDP_PORT": str(args.browser.ports[BrowserWorkload.CDP_PORT])}),
         ), opts=in_namespace)
         browser = args.browser
         self.browser = Workload("browser", WorkloadArgs(
-            **common("browser", browser),  # type: ignore[arg-type]
+            **common("browser", browser),
             headless_service=True,
             shm_size=browser.shm_size,
             termination_grace_seconds=browser.termination_grace_seconds,

@@ -92,6 +92,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'stack':<10} {'resources':>9} {'k8s objects':>11} {'process s':>9} {'cpu s':>6} {'imports s':>9} "
           f"{'warm s':>6}  cloud SDK")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     for stack in args.stacks or stack_names():
         run_child(stack)  # warm-up: bytecode caches and the OS page cache, as on a developer's second preview
         walls, cpus = [], []

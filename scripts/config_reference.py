@@ -159,7 +159,7 @@ def rows(model: type[BaseModel], prefix: str, instance: BaseModel | None = None,
         if instance is not None:
             default: Any = getattr(instance, name)
         elif field.default_factory is not None:
-            default = field.default_factory()  # type: ignore[call-arg]
+            default = field.get_default(call_default_factory=True)
         else:
             default = field.default
         members = _members(field.annotation)
@@ -230,7 +230,7 @@ def write(path: Path = README) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.config_reference", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.config_reference", description=(__doc__ or "").partition("\n")[0])
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help="update the block in README.md")
     group.add_argument("--check", action="store_true", help="exit 1 if README.md's block is stale")

@@ -79,7 +79,8 @@ def kind_document(props: Any) -> dict[str, Any]:
 
 def kind_pools(urn: str, props: Any) -> list[Pool]:
     document = kind_document(props)
-    nodes = [n for n in document.get("nodes") or [{"role": "control-plane"}] if isinstance(n, dict)]
+    # YAML from the kind config: every node is an untyped mapping (a kind config without nodes is one control plane).
+    nodes: list[dict[str, Any]] = [n for n in document.get("nodes") or [{"role": "control-plane"}] if isinstance(n, dict)]
     has_workers = any(n.get("role") == "worker" for n in nodes)
     groups: dict[tuple[Any, ...], Pool] = {}
     for node in nodes:

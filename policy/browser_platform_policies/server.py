@@ -22,6 +22,7 @@ from inspect import isawaitable
 from typing import Any
 
 from google.protobuf import json_format
+from pulumi.runtime import proto
 from pulumi_policy import (
     EnforcementLevel,
     ResourceValidationArgs,
@@ -56,18 +57,20 @@ def _run(servicer: Any, response: Any, policy: Any, args: Any, report: Any) -> N
         result = policy.validate(args, report)
         if isawaitable(result):
             loop = asyncio.new_event_loop()
-            loop.run_until_complete(asyncio.Task(result, loop=loop))  # type: ignore[arg-type]
+            # The library wraps it in asyncio.Task(result, loop=loop); run_until_complete does the same for any
+            # awaitable (validate's result is typed Awaitable, which Task's signature does not accept).
+            loop.run_until_complete(result)
             loop.close()
     except UnknownValueError as error:
         name, version = _private(servicer, "policy_pack_name"), _private(servicer, "policy_pack_version")
-        response.diagnostics.append(_library.proto.AnalyzeDiagnostic(
+        response.diagnostics.append(proto.AnalyzeDiagnostic(
             policyName=policy.name, policyPackName=name, policyPackVersion=version,
             message=f"can't run policy '{policy.name}' from policy pack '{name}@v{version}' during preview: "
                     f"{error.message}",
             urn="", description=policy.description,
             enforcementLevel=servicer._map_enforcement_level(EnforcementLevel.ADVISORY)))
     except _library._NotApplicableError as error:
-        response.not_applicable.append(_library.proto.PolicyNotApplicable(policy_name=policy.name,
+        response.not_applicable.append(proto.PolicyNotApplicable(policy_name=policy.name,
                                                                           reason=error.reason or ""))
 
 
@@ -80,7 +83,7 @@ def _active(servicer: Any, policy: Any, kind: type) -> EnforcementLevel | None:
 
 def analyze(self: Any, request: Any, _context: Any) -> Any:
     self._configure_runtime_settings()
-    response = _library.proto.AnalyzeResponse()
+    response = proto.AnalyzeResponse()
     props: Any = None
     options: Any = None
     provider: Any = None
@@ -89,7 +92,7 @@ def analyze(self: Any, request: Any, _context: Any) -> Any:
         if level is None:
             continue
         if not policy.has_validation():
-            response.not_applicable.append(_library.proto.PolicyNotApplicable(
+            response.not_applicable.append(proto.PolicyNotApplicable(
                 policy_name=policy.name, reason="Policy does not implement validate"))
             continue
         if props is None:
@@ -122,7 +125,7 @@ def _stack_resources(self: Any, request: Any) -> list[PolicyResource]:
 
 def analyze_stack(self: Any, request: Any, _context: Any) -> Any:
     self._configure_runtime_settings()
-    response = _library.proto.AnalyzeResponse()
+    response = proto.AnalyzeResponse()
     resources: list[PolicyResource] | None = None
     for policy in _private(self, "policies"):
         level = _active(self, policy, StackValidationPolicy)
