@@ -22,6 +22,8 @@ from typing import Any
 
 import celpy
 import jsonschema
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 from .chart_values import SHARED_DIR, integral_floats_to_int
 from .harness import RecordedResource, StackEvaluation
@@ -271,11 +273,11 @@ def _cel_walk(data: Any, schema: Mapping[str, Any], path: str) -> Iterator[CelFi
         if "oldSelf" in text:
             continue  # a transition rule: only applies when an existing object is updated
         try:
-            result = _program(text).evaluate({"self": celpy.json_to_cel(value)})
+            result = _program(text).evaluate({"self": json_to_cel(value)})
         except Exception as error:  # cel-python raises its own errors and Python ones alike
             yield CelFinding(where, text, f"{type(error).__name__}: {error}", evaluated=False)
             continue
-        if isinstance(result, celpy.evaluation.CELEvalError):
+        if isinstance(result, CELEvalError):
             yield CelFinding(where, text, f"evaluation error: {result}", evaluated=False)
         elif not bool(result):
             yield CelFinding(where, text, message, evaluated=True)

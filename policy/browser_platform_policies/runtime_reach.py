@@ -248,7 +248,11 @@ def _covers(cidrs: list[str], master: ipaddress.IPv4Network | ipaddress.IPv6Netw
             network = ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             continue
-        if network.version == master.version and master.subnet_of(network):  # type: ignore[arg-type]
+        if isinstance(master, ipaddress.IPv4Network) and isinstance(network, ipaddress.IPv4Network) \
+                and master.subnet_of(network):
+            return True
+        if isinstance(master, ipaddress.IPv6Network) and isinstance(network, ipaddress.IPv6Network) \
+                and master.subnet_of(network):
             return True
     return False
 
