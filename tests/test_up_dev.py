@@ -159,8 +159,9 @@ def test_destroy_dev_checks_tools_then_removes_stack_cluster_and_state(project: 
 @pytest.mark.parametrize("target", ["plan", "test", "lint", "capacity"])
 def test_make_before_make_venv_says_to_run_it(project: Path, target: str) -> None:
     # A make that runs this test (`make test PYTHON=...` in CI) hands its command-line variables down through
-    # MAKEFLAGS; a newcomer's shell has none, so neither does this make.
-    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+    # MAKEFLAGS and the environment; a newcomer's shell has neither, so neither does this make.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTHON", "TEST_WORKERS")}
     result = subprocess.run(["make", "-s", target], cwd=project, env=env, capture_output=True, text=True, check=False)
     assert result.returncode != 0
     assert "venv/bin/python not found: run `make venv` first" in result.stderr
