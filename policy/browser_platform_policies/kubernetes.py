@@ -286,6 +286,10 @@ NON_ROOT_SCHEMA: Schema = {
         "description": "runAsUser and runAsGroup must be set (stricter than Checkov CKV_K8S_23, Kyverno "
                        "require-run-as-nonroot and Polaris runAsRootAllowed, which accept runAsNonRoot alone and "
                        "let the image's USER decide)."},
+    "requireRunAsNonRoot": {
+        "type": "boolean", "default": True,
+        "description": "runAsNonRoot: true is required even with a non-zero runAsUser (as Kyverno require-run-as-nonroot "
+                       "asks); false: a non-zero runAsUser is enough (Checkov CKV_K8S_23, Polaris runAsRootAllowed)."},
     "minUserId": {"type": "integer", "minimum": 1, "default": 10000,
                   "description": "Lowest runAsUser (Checkov CKV_K8S_40 and kube-score: 10000, above host users)."},
     "minGroupId": {"type": "integer", "minimum": 1, "default": 10000,
@@ -304,7 +308,8 @@ def check_non_root(args: ResourceValidationArgs, cfg: Mapping[str, Any], report:
     minimum = {"runAsUser": int(cfg["minUserId"]), "runAsGroup": int(cfg["minGroupId"])}
     for ref in _all_containers(pod_spec):
         user = as_int(_effective(pod_spec, ref.container, "runAsUser"))
-        if truthy(_effective(pod_spec, ref.container, "runAsNonRoot")) is not True:
+        non_root_by_id = not cfg["requireRunAsNonRoot"] and (user or 0) > 0
+        if truthy(_effective(pod_spec, ref.container, "runAsNonRoot")) is not True and not non_root_by_id:
             report(f"{_subject(args)}: {ref.where} does not set runAsNonRoot: true (pod or container securityContext). "
                    "Fix: set it, and run the image as a non-root user.", None)
         for key in ("runAsUser", "runAsGroup"):

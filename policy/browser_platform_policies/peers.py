@@ -306,16 +306,24 @@ def _pdb_covered(model: StackModel) -> set[str]:
     return covered
 
 
+REPLICAS_SCHEMA: Schema = {
+    "minReplicas": {"type": "integer", "minimum": 1, "default": 2,
+                    "description": "Workloads that may run at least this many replicas are checked (a single pod has "
+                                   "nothing to keep apart or available; Polaris and kube-score check from 1)."},
+}
+
+
 def check_workload_pdb(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     model = _model(args, "workload-has-pdb")
     covered = _pdb_covered(model)
     for workload in model.workloads:
-        if workload.long_running and workload.max_replicas > 1 and workload.urn not in covered:
+        if workload.long_running and workload.max_replicas >= int(cfg["minReplicas"]) and workload.urn not in covered:
             report(f"{workload.title} runs up to {workload.max_replicas} replicas but no PodDisruptionBudget selects "
                    "it: a node drain may evict all of them at once. Fix: a PDB with maxUnavailable: 1.", workload.urn)
 
 
 SPREAD_SCHEMA: Schema = {
+    **REPLICAS_SCHEMA,
     "topologyKeys": string_list("Topology keys a spread constraint or pod anti-affinity may use to keep replicas "
                                 "apart.", ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]),
 }
@@ -344,7 +352,8 @@ def check_spread(args: StackValidationArgs, cfg: Mapping[str, Any], report: Repo
     keys = {str(k) for k in cfg["topologyKeys"]}
     for workload in model.workloads:
         with per_resource("workload-spread", workload.urn):
-            if workload.long_running and workload.max_replicas > 1 and not _spreads(workload, keys):
+            if workload.long_running and workload.max_replicas >= int(cfg["minReplicas"]) \
+                    and not _spreads(workload, keys):
                 report(f"{workload.title} runs up to {workload.max_replicas} replicas with no topologySpreadConstraint "
                        f"or pod anti-affinity over {', '.join(sorted(keys))} that selects its own pods: the scheduler "
                        "may put them all on one node. Fix: a topologySpreadConstraint on kubernetes.io/hostname "
@@ -405,7 +414,8 @@ def policies() -> list[Any]:
         stack_policy("network-policy-selects-pods", "NetworkPolicies with a pod selector select pods of the stack.",
                      check_network_policy_targets, remediation="Match the workload's pod labels."),
         stack_policy("workload-has-pdb", "Long-running workloads with more than one replica have a "
-                     "PodDisruptionBudget.", check_workload_pdb, remediation="Add a PDB with maxUnavailable: 1."),
+                     "PodDisruptionBudget.", check_workload_pdb, schema=REPLICAS_SCHEMA,
+                     remediation="Add a PDB with maxUnavailable: 1."),
         stack_policy("workload-spread", "Long-running workloads with more than one replica spread over nodes or zones.",
                      check_spread, schema=SPREAD_SCHEMA,
                      remediation="topologySpreadConstraints or pod anti-affinity over kubernetes.io/hostname."),
