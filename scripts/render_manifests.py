@@ -4,6 +4,7 @@ inside Helm releases are not included: the program registers only the release, n
 as the policy pack). Secret values are left out (the mocks' placeholders are not real values anyway).
 
     venv/bin/python scripts/render_manifests.py OUT_DIR [stack ...]
+    venv/bin/python scripts/render_manifests.py OUT_DIR --synthetic 1000   # what scripts/bench_policy.py analyzes
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ def main(argv: list[str]) -> int:
         return 2
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
+    if argv[1:2] == ["--synthetic"]:
+        from scripts.bench_policy import synthetic
+
+        count = int(argv[2])
+        objects = [o for o in (manifest(r) for r in synthetic(evaluate_stack("dev").resources, count)) if o]
+        (out / f"synthetic-{count}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
+        print(f"synthetic {count}: {len(objects)} objects -> {out / f'synthetic-{count}.yaml'}")
+        return 0
     for stack in argv[1:] or stack_names():
         objects = render(stack)
         (out / f"{stack}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
