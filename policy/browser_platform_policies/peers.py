@@ -17,7 +17,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidati
 from .config import Schema, per_resource, resource_policy, stack_policy, string_list
 from .kubernetes import _DIGEST, _all_containers, _subject, _workload, split_image
 from .model import StackModel, Workload, namespace_of
-from .props import as_int, get, items, kube_type, metadata_name, str_map, truthy
+from .props import as_int, get, items, kube_type, labels_match, metadata_name, str_map, truthy
 from .stack import _model
 
 # ---------------------------------------------------------------------------------------------------------
@@ -342,8 +342,6 @@ def _spreads(workload: Workload, keys: set[str]) -> bool:
 
 
 def _selects_own(selector: Any, labels: dict[str, str]) -> bool:
-    from .props import labels_match
-
     return selector is not None and labels_match(selector, labels)
 
 
