@@ -71,6 +71,22 @@ the local-volumes annotation says: that one only lifts the emptyDir block, for p
 the two do not conflict (the browser keeps both; other drains, e.g. node upgrades, ignore both)."""
 
 
+CHECKOV_SKIP = "checkov.io/skip"
+"""Checkov's inline suppression (`checkov.io/skip<N>: <check>=<reason>` on the object's metadata): the reviewed
+differences between this program and Checkov's Kubernetes checks, each with its reason."""
+
+
+def checkov_skips(spec: WorkloadBase) -> dict[str, str]:
+    reasons = []
+    if not spec.image_digest:
+        reasons.append("CKV_K8S_43=pinned by tag here; production stacks require imageDigest (policy "
+                       "k8s-image-reference.requireDigest in policy/config/prod*.json)")
+    if spec.secret_env:
+        reasons.append("CKV_K8S_35=the image reads its secrets from environment variables (secretEnv); values "
+                       "come from a Secret via secretKeyRef, never from the manifest (policy k8s-no-secret-env-literals)")
+    return {f"{CHECKOV_SKIP}{index}": reason for index, reason in enumerate(reasons, start=1)}
+
+
 @dataclass(frozen=True)
 class NodePreference:
     """A node label expression the scheduler prefers (preferred node affinity, weight 100), e.g. on-demand nodes."""
@@ -281,7 +297,8 @@ class Workload(pulumi.ComponentResource):
         container = ContainerArgs(
             name=component,
             image=spec.image_ref,
-            image_pull_policy="IfNotPresent",
+            # A digest cannot change under the node's cache; a tag can, so it is checked on every start.
+            image_pull_policy="IfNotPresent" if spec.image_digest else "Always",
             ports=[ContainerPortArgs(name=port_name, container_port=number, protocol="TCP")
                    for port_name, number in spec.ports.items()],
             env_from=[EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=f"{component}-config"))],
@@ -310,7 +327,7 @@ class Workload(pulumi.ComponentResource):
         )
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=meta(component),
+            metadata=meta(component, annotations=checkov_skips(spec) or None),
             spec=DeploymentSpecArgs(
                 # Under an autoscaler the replica count belongs to the autoscaler; setting it here would
                 # reset the live count on every `pulumi up`.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import cloud, kubernetes, runtime_cluster, runtime_reach, runtime_services, runtime_sessions, stack
+from . import cloud, kubernetes, peers, runtime_cluster, runtime_reach, runtime_services, runtime_sessions, stack
 
 PACK_NAME = "browser-platform"
 
@@ -15,6 +15,7 @@ def all_policies() -> list[Policy]:
     policies += runtime_sessions.policies()
     policies += runtime_reach.policies()
     policies += runtime_services.policies()
+    policies += peers.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

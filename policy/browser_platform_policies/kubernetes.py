@@ -8,7 +8,7 @@ ReplicationControllers: the pod template is read from the path that kind uses (`
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
@@ -44,6 +44,27 @@ def _workload(args: ResourceValidationArgs) -> tuple[str, Any, Any] | None:
     return kt.kind, template[0], template[1]
 
 
+def _all_containers(pod_spec: Any) -> Iterator[ContainerRef]:
+    """Regular, init and ephemeral containers: the security checks apply to a debug container too (it runs in
+    the pod's namespaces with its own securityContext)."""
+    yield from containers(pod_spec)
+    for container in items(pod_spec, "ephemeralContainers"):
+        yield ContainerRef(container, f"{get(container, 'name', default='?')} (ephemeral)", False, False)
+
+
+BUILT_IN_OBJECTS = {("Service", "default", "kubernetes"), ("ServiceAccount", None, "default")}
+"""Objects the API server creates itself (the `kubernetes` Service, every namespace's `default` ServiceAccount):
+a stack that adopts or patches them cannot move or relabel them."""
+
+
+def built_in(args: ResourceValidationArgs) -> bool:
+    kt = kube_type(args.resource_type)
+    if kt is None or kt.group != "core":
+        return False
+    name, namespace = metadata_name(args.props), get(args.props, "metadata", "namespace", default="default")
+    return (kt.kind, namespace, name) in BUILT_IN_OBJECTS or (kt.kind, None, name) in BUILT_IN_OBJECTS
+
+
 def _subject(args: ResourceValidationArgs) -> str:
     kt = kube_type(args.resource_type)
     return f"{kt.kind if kt else args.resource_type} '{metadata_name(args.props) or args.name}'"
@@ -54,6 +75,9 @@ def _subject(args: ResourceValidationArgs) -> str:
 # ---------------------------------------------------------------------------------------------------------
 
 RESOURCES_SCHEMA: Schema = {
+    "requireCpuLimits": {"type": "boolean", "default": True,
+                         "description": "Containers must set limits.cpu (stricter than Kyverno require-requests-limits, "
+                                        "which asks only for a memory limit; kube-score --ignore-container-cpu-limit)."},
     "maxCpuPerPod": {"type": "string", "default": "16", "description": "Largest sum of container CPU limits in one pod."},
     "maxMemoryPerPod": {"type": "string", "default": "64Gi", "description": "Largest sum of container memory limits."},
 }
@@ -75,7 +99,7 @@ def check_resources(args: ResourceValidationArgs, cfg: Mapping[str, Any], report
         requests = str_map(ref.container, "resources", "requests")
         limits = str_map(ref.container, "resources", "limits")
         missing = [f"requests.{r}" for r in wanted if r not in requests] + \
-                  [f"limits.{r}" for r in wanted if r not in limits]
+                  [f"limits.{r}" for r in wanted if r not in limits and (r != "cpu" or cfg["requireCpuLimits"])]
         if missing:
             report(f"{_subject(args)}: {ref.where} sets no {', '.join(missing)}. Fix: set resources.requests and "
                    f"resources.limits for {', '.join(wanted)} (ephemeral-storage because the pod uses a disk emptyDir).",
@@ -149,6 +173,14 @@ def port_declared(port: Any, names: set[str], numbers: set[int]) -> bool:
     return number in numbers if number is not None else str(port) in names
 
 
+PROBE_PORTS_SCHEMA: Schema = {
+    "requireDeclaredNumericPorts": {
+        "type": "boolean", "default": False,
+        "description": "A probe on a port number must also find it in the container's ports (a named port must "
+                       "always be declared: the kubelet cannot resolve it otherwise; a number works undeclared)."},
+}
+
+
 def check_probe_ports(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     workload = _workload(args)
     if workload is None:
@@ -158,7 +190,9 @@ def check_probe_ports(args: ResourceValidationArgs, cfg: Mapping[str, Any], repo
         names, numbers = _declared_ports(ref.container)
         for probe_name in PROBES:
             port = _probe_port(get(ref.container, probe_name))
-            if port is not None and not port_declared(port, names, numbers):
+            if port is None or (as_int(port) is not None and not cfg["requireDeclaredNumericPorts"]):
+                continue
+            if not port_declared(port, names, numbers):
                 report(f"{_subject(args)}: {ref.where} {probe_name} uses port {port!r}, which the container does not "
                        f"declare (names {sorted(names)}, numbers {sorted(numbers)}). Fix: probe a declared port, "
                        "preferably by its name.", None)
@@ -205,7 +239,7 @@ def _images(args: ResourceValidationArgs) -> list[tuple[ContainerRef, str]]:
     workload = _workload(args)
     if workload is None:
         return []
-    return [(ref, str(get(ref.container, "image", default=""))) for ref in containers(workload[2])]
+    return [(ref, str(get(ref.container, "image", default=""))) for ref in _all_containers(workload[2])]
 
 
 def check_image_reference(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
@@ -221,7 +255,8 @@ def check_image_reference(args: ResourceValidationArgs, cfg: Mapping[str, Any], 
             report(f"{_subject(args)}: {ref.where} image '{image}' uses the 'latest' tag. Fix: pin a version tag.", None)
         if cfg["requireDigest"] and not (digest and _DIGEST.search(image)):
             report(f"{_subject(args)}: {ref.where} image '{image}' is not pinned by digest. Fix: append "
-                   "@sha256:<digest> (set imageDigest in the stack config).", None)
+                   "@sha256:<digest> (imageDigest in the stack config; `crane digest <image>` or `docker buildx "
+                   "imagetools inspect <image>` prints it).", None)
 
 
 def check_image_registry(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
@@ -245,6 +280,23 @@ def _effective(pod_spec: Any, container: Any, key: str) -> Any:
     return value if value is not None else get(pod_spec, "securityContext", key)
 
 
+NON_ROOT_SCHEMA: Schema = {
+    "requireExplicitIds": {
+        "type": "boolean", "default": True,
+        "description": "runAsUser and runAsGroup must be set (stricter than Checkov CKV_K8S_23, Kyverno "
+                       "require-run-as-nonroot and Polaris runAsRootAllowed, which accept runAsNonRoot alone and "
+                       "let the image's USER decide)."},
+    "requireRunAsNonRoot": {
+        "type": "boolean", "default": True,
+        "description": "runAsNonRoot: true is required even with a non-zero runAsUser (as Kyverno require-run-as-nonroot "
+                       "asks); false: a non-zero runAsUser is enough (Checkov CKV_K8S_23, Polaris runAsRootAllowed)."},
+    "minUserId": {"type": "integer", "minimum": 1, "default": 10000,
+                  "description": "Lowest runAsUser (Checkov CKV_K8S_40 and kube-score: 10000, above host users)."},
+    "minGroupId": {"type": "integer", "minimum": 1, "default": 10000,
+                   "description": "Lowest runAsGroup (kube-score: 10000)."},
+}
+
+
 def check_non_root(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     workload = _workload(args)
     if workload is None:
@@ -253,17 +305,25 @@ def check_non_root(args: ResourceValidationArgs, cfg: Mapping[str, Any], report:
     fs_group = as_int(get(pod_spec, "securityContext", "fsGroup"))
     if fs_group == 0:
         report(f"{_subject(args)}: securityContext.fsGroup is 0 (root). Fix: use a non-zero group, e.g. 10001.", None)
-    for ref in containers(pod_spec):
-        if truthy(_effective(pod_spec, ref.container, "runAsNonRoot")) is not True:
+    minimum = {"runAsUser": int(cfg["minUserId"]), "runAsGroup": int(cfg["minGroupId"])}
+    for ref in _all_containers(pod_spec):
+        user = as_int(_effective(pod_spec, ref.container, "runAsUser"))
+        non_root_by_id = not cfg["requireRunAsNonRoot"] and (user or 0) > 0
+        if truthy(_effective(pod_spec, ref.container, "runAsNonRoot")) is not True and not non_root_by_id:
             report(f"{_subject(args)}: {ref.where} does not set runAsNonRoot: true (pod or container securityContext). "
                    "Fix: set it, and run the image as a non-root user.", None)
         for key in ("runAsUser", "runAsGroup"):
-            value = as_int(_effective(pod_spec, ref.container, key))
+            value = user if key == "runAsUser" else as_int(_effective(pod_spec, ref.container, key))
             if value is None:
-                report(f"{_subject(args)}: {ref.where} sets no {key}; the image's user decides. Fix: set {key} to a "
-                       "non-zero id (e.g. 10001) in the pod securityContext.", None)
+                if cfg["requireExplicitIds"]:
+                    report(f"{_subject(args)}: {ref.where} sets no {key}; the image's user decides. Fix: set {key} "
+                           f"to an id of at least {minimum[key]} (e.g. 10001) in the pod securityContext.", None)
             elif value == 0:
                 report(f"{_subject(args)}: {ref.where} runs with {key} 0 (root). Fix: use a non-zero id.", None)
+            elif value < minimum[key]:
+                report(f"{_subject(args)}: {ref.where} runs with {key} {value}, below {minimum[key]} (ids that low can "
+                       f"collide with users of the node). Fix: use {key} {max(minimum[key], 10001)} or raise the image's "
+                       "id; or lower the policy's minUserId/minGroupId.", None)
 
 
 def _container_flag_check(key: str, want: bool, fix: str, unset_ok: bool = False) -> Any:
@@ -271,7 +331,7 @@ def _container_flag_check(key: str, want: bool, fix: str, unset_ok: bool = False
         workload = _workload(args)
         if workload is None:
             return
-        for ref in containers(workload[2]):
+        for ref in _all_containers(workload[2]):
             value = truthy(get(ref.container, "securityContext", key))
             if value is not want and not (unset_ok and value is None):
                 state = "does not set" if value is None else "sets"
@@ -290,6 +350,10 @@ check_not_privileged = _container_flag_check(
 
 CAPABILITIES_SCHEMA: Schema = {
     "allowedCapabilities": string_list("Capabilities a container may add back after dropping ALL.", ["NET_BIND_SERVICE"]),
+    "requireDropAll": {"type": "boolean", "default": True,
+                       "description": "Containers must drop ALL (stricter than Checkov CKV_K8S_28, which asks only for "
+                                      "NET_RAW, and Polaris insecureCapabilities, a warning). Off: only additions "
+                                      "outside allowedCapabilities are violations."},
 }
 
 
@@ -298,9 +362,9 @@ def check_capabilities(args: ResourceValidationArgs, cfg: Mapping[str, Any], rep
     if workload is None:
         return
     allowed = {str(c).upper().removeprefix("CAP_") for c in cfg["allowedCapabilities"]}
-    for ref in containers(workload[2]):
+    for ref in _all_containers(workload[2]):
         drop = {str(c).upper() for c in items(ref.container, "securityContext", "capabilities", "drop")}
-        if "ALL" not in drop:
+        if "ALL" not in drop and cfg["requireDropAll"]:
             report(f"{_subject(args)}: {ref.where} does not drop ALL capabilities. Fix: securityContext.capabilities."
                    "drop: [ALL], then add back only what is needed.", None)
         added = [str(c).upper().removeprefix("CAP_")
@@ -335,7 +399,7 @@ def check_host_port(args: ResourceValidationArgs, cfg: Mapping[str, Any], report
     workload = _workload(args)
     if workload is None:
         return
-    for ref in containers(workload[2]):
+    for ref in _all_containers(workload[2]):
         for port in items(ref.container, "ports"):
             if as_int(get(port, "hostPort")):
                 report(f"{_subject(args)}: {ref.where} binds hostPort {as_int(get(port, 'hostPort'))}. Fix: remove "
@@ -349,7 +413,7 @@ def check_seccomp(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: 
     _, _, pod_spec = workload
     allowed = {str(t) for t in cfg["allowedProfiles"]}
     pod_type = get(pod_spec, "securityContext", "seccompProfile", "type")
-    for ref in containers(pod_spec):
+    for ref in _all_containers(pod_spec):
         container_type = get(ref.container, "securityContext", "seccompProfile", "type")
         effective = container_type if container_type is not None else pod_type
         if effective not in allowed:
@@ -370,12 +434,38 @@ def check_token_automount(args: ResourceValidationArgs, cfg: Mapping[str, Any], 
     workload = _workload(args)
     if workload is None:
         return
-    if truthy(get(workload[2], "automountServiceAccountToken")) is not False:
-        report(f"{_subject(args)}: the pod does not set automountServiceAccountToken: false. Fix: set it; pods that "
-               "need the API mount a short-lived projected token explicitly.", None)
+    # Unset, the pod inherits its ServiceAccount's setting: `k8s-token-automount-effective` (a stack policy)
+    # resolves that; only an explicit true, which wins over the ServiceAccount, is decided here.
+    if truthy(get(workload[2], "automountServiceAccountToken")) is True:
+        report(f"{_subject(args)}: the pod sets automountServiceAccountToken: true (it overrides the ServiceAccount). "
+               "Fix: set automountServiceAccountToken: false; pods that need the API mount a short-lived projected "
+               "token explicitly.", None)
 
+
+SECRET_VALUE_PATTERNS = [
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----",
+    r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@$]+:(?!\$\(|\$\{)[^/\s@]+@",
+    r"(?i)(?:^|[;&?\s])(?:password|pwd)=(?!\$\(|\$\{)[^;&\s]+",
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
+    r"\bgithub_pat_[A-Za-z0-9_]{40,}\b",
+    r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+    r"\b[sr]k_live_[A-Za-z0-9]{16,}",
+    r"\bAIza[0-9A-Za-z_-]{35}\b",
+    r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+]
+"""Values that are credentials whatever their key is called: private keys, passwords inside connection strings,
+and tokens with a recognisable prefix (AWS, GitHub, Slack, Stripe, Google API keys, JWTs)."""
 
 SECRET_ENV_SCHEMA: Schema = {
+    "secretValuePatterns": string_list("Regular expressions for values that are credentials whatever the key is "
+                                       "named (env literals and ConfigMap data).", SECRET_VALUE_PATTERNS),
+    "allowSecretRefs": {
+        "type": "boolean", "default": True,
+        "description": "Secrets may reach a container as env.valueFrom.secretKeyRef / envFrom.secretRef. Checkov "
+                       "CKV_K8S_35 says no (mount them as files: env vars leak into child processes, crash dumps "
+                       "and /proc/<pid>/environ); this program's contract with its images is environment variables, "
+                       "so the default is true. Set false to require files, as Checkov does."},
     "secretNamePattern": {
         "type": "string",
         "default": r"(?i)(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY|AUTH|DSN"
@@ -385,25 +475,49 @@ SECRET_ENV_SCHEMA: Schema = {
 }
 
 
+_compiled: dict[tuple[str, ...], list[re.Pattern[str]]] = {}
+
+
+def _value_patterns(cfg: Mapping[str, Any]) -> list[re.Pattern[str]]:
+    key = tuple(str(p) for p in cfg["secretValuePatterns"])
+    if key not in _compiled:
+        _compiled[key] = [re.compile(p) for p in key]
+    return _compiled[key]
+
+
+def _secret_value(value: Any, patterns: list[re.Pattern[str]]) -> bool:
+    return isinstance(value, str) and any(p.search(value) for p in patterns)
+
+
 def check_secret_env(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     pattern = re.compile(str(cfg["secretNamePattern"]))
+    values = _value_patterns(cfg)
     kt = kube_type(args.resource_type)
     if kt is not None and kt.kind == "ConfigMap" and kt.group == "core":
-        for key in str_map(args.props, "data"):
-            if pattern.search(key):
-                report(f"{_subject(args)}: key '{key}' looks like a secret but sits in a ConfigMap (plain text, "
-                       "readable by anyone who can read ConfigMaps). Fix: move it to a Secret (secretEnv in the stack "
-                       "config).", None)
+        for key, value in str_map(args.props, "data").items():
+            if pattern.search(key) or _secret_value(value, values):
+                why = "looks like a secret" if pattern.search(key) else "holds a credential (by its content)"
+                report(f"{_subject(args)}: key '{key}' {why} but sits in a ConfigMap (plain text, readable by anyone "
+                       "who can read ConfigMaps). Fix: move it to a Secret (secretEnv in the stack config).", None)
         return
     workload = _workload(args)
     if workload is None:
         return
-    for ref in containers(workload[2]):
+    for ref in _all_containers(workload[2]):
         for env in items(ref.container, "env"):
-            name = str(get(env, "name", default=""))
-            if pattern.search(name) and get(env, "value") not in (None, ""):
-                report(f"{_subject(args)}: {ref.where} passes '{name}' as a plain env literal. Fix: store it in a "
+            name, value = str(get(env, "name", default="")), get(env, "value")
+            if (pattern.search(name) and value not in (None, "")) or _secret_value(value, values):
+                report(f"{_subject(args)}: {ref.where} passes '{name}' as a plain env literal"
+                       f"{'' if pattern.search(name) else ' whose value is a credential'}. Fix: store it in a "
                        "Secret and use env.valueFrom.secretKeyRef.", None)
+            if not cfg["allowSecretRefs"] and get(env, "valueFrom", "secretKeyRef") is not None:
+                report(f"{_subject(args)}: {ref.where} reads Secret key into env '{name}' (allowSecretRefs is false). "
+                       "Fix: mount the Secret as a file (a secret volume) and read it from there.", None)
+        if not cfg["allowSecretRefs"]:
+            for source in items(ref.container, "envFrom"):
+                if get(source, "secretRef") is not None:
+                    report(f"{_subject(args)}: {ref.where} loads Secret '{get(source, 'secretRef', 'name')}' into env "
+                           "(allowSecretRefs is false). Fix: mount the Secret as a file instead.", None)
 
 
 def check_default_namespace(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
@@ -414,7 +528,7 @@ def check_default_namespace(args: ResourceValidationArgs, cfg: Mapping[str, Any]
                    "Fix: set namespace (and createNamespace) on the release.", None)
         return
     kt = kube_type(args.resource_type)
-    if kt is None or kt.kind in CLUSTER_SCOPED_KINDS:
+    if kt is None or kt.kind in CLUSTER_SCOPED_KINDS or built_in(args):
         return
     namespace = get(args.props, "metadata", "namespace")
     provider_namespace = get(args.provider.props, "namespace") if args.provider is not None else None
@@ -547,18 +661,26 @@ def check_peer_authentication(args: ResourceValidationArgs, cfg: Mapping[str, An
 LABELS_SCHEMA: Schema = {
     "requiredLabels": string_list("Labels every workload, its pod template and every Service carry.", [
         "app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"]),
+    "checkControllerMetadata": {
+        "type": "boolean", "default": True,
+        "description": "The labels are required on the controller's own metadata (and on Services, HPAs, PDBs) too, "
+                       "not only on the pod template (Kyverno require-labels checks pods only)."},
 }
 
 
 def check_recommended_labels(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     kt = kube_type(args.resource_type)
-    if kt is None:
+    if kt is None or built_in(args):
         return
     targets: list[tuple[str, Any]] = []
     workload = _workload(args)
+    controller = bool(cfg["checkControllerMetadata"])
     if workload is not None:
-        targets = [("metadata", get(args.props, "metadata")), ("pod template", workload[1])]
-    elif kt.group_kind in ("core/Service", "autoscaling/HorizontalPodAutoscaler", "policy/PodDisruptionBudget"):
+        targets = [("pod template", workload[1])]
+        if controller and kt.kind != "Pod":
+            targets.insert(0, ("metadata", get(args.props, "metadata")))
+    elif controller and kt.group_kind in ("core/Service", "autoscaling/HorizontalPodAutoscaler",
+                                          "policy/PodDisruptionBudget"):
         targets = [("metadata", get(args.props, "metadata"))]
     for where, meta in targets:
         labels = str_map(meta, "labels")
@@ -579,14 +701,16 @@ def policies() -> list[ResourceValidationPolicy]:
                         check_probes, schema=PROBES_SCHEMA,
                         remediation="Add livenessProbe, readinessProbe and startupProbe to each container."),
         resource_policy("k8s-probe-ports-declared", "Probes target a port the container declares (by name or number).",
-                        check_probe_ports, remediation="Point the probe at a declared containerPort, preferably by name."),
+                        check_probe_ports, schema=PROBE_PORTS_SCHEMA,
+                        remediation="Point the probe at a declared containerPort, preferably by name."),
         resource_policy("k8s-image-reference", "Images carry a pinned tag (not latest), and a digest where required.",
                         check_image_reference, schema=IMAGE_SCHEMA, remediation="Use repo:version (and @sha256:...)."),
         resource_policy("k8s-image-allowed-registries", "Images come from an allowed registry.",
                         check_image_registry, schema=REGISTRY_SCHEMA,
                         remediation="Mirror the image into an allowed registry or extend allowedRegistries."),
         resource_policy("k8s-run-as-non-root", "Containers run as non-root with non-zero UID and GID.",
-                        check_non_root, remediation="Set runAsNonRoot: true, runAsUser and runAsGroup (non-zero)."),
+                        check_non_root, schema=NON_ROOT_SCHEMA,
+                        remediation="Set runAsNonRoot: true, runAsUser and runAsGroup (at least minUserId/minGroupId)."),
         resource_policy("k8s-read-only-root-filesystem", "Containers have a read-only root filesystem.",
                         check_read_only_root, remediation="readOnlyRootFilesystem: true plus emptyDir mounts."),
         resource_policy("k8s-no-privilege-escalation", "Containers set allowPrivilegeEscalation: false.",

@@ -101,6 +101,10 @@ def _check_pdb(model: StackModel, pdb: Any, covered: dict[str, list[str]], repor
                "spec.selector match the workload's pod labels.", pdb.urn)
     min_available = get(pdb.props, "spec", "minAvailable")
     max_unavailable = get(pdb.props, "spec", "maxUnavailable")
+    if min_available is None and max_unavailable is None:
+        # The disruption controller then wants 0 healthy pods: every eviction is allowed, the PDB protects nothing.
+        report(f"PodDisruptionBudget {namespace}/{name} sets neither minAvailable nor maxUnavailable, so it allows "
+               "every disruption. Fix: maxUnavailable: 1.", pdb.urn)
     for workload in workloads:
         covered.setdefault(workload.urn, []).append(name)
         replicas = workload.min_replicas
@@ -111,7 +115,7 @@ def _check_pdb(model: StackModel, pdb: Any, covered: dict[str, list[str]], repor
             allowed = replicas - _scaled(min_available, replicas, round_up=True)
             detail = f"minAvailable {min_available}"
         else:
-            allowed, detail = replicas, "neither minAvailable nor maxUnavailable"
+            continue  # reported above
         if allowed < 1:
             report(f"PodDisruptionBudget {namespace}/{name} ({detail}) allows {max(allowed, 0)} disruptions of "
                    f"{workload.title} at its minimum of {replicas} replica(s): a node drain would hang. Fix: "
@@ -177,6 +181,8 @@ def check_utilization_requests(args: StackValidationArgs, cfg: Mapping[str, Any]
 # ---------------------------------------------------------------------------------------------------------
 
 def _declares(workload: Workload, port: Any) -> bool:
+    if as_int(port) is not None:
+        return True  # a port number reaches the container whether or not its ports list it
     for ref in running_containers(workload.pod_spec):
         names = {str(get(p, "name")) for p in items(ref.container, "ports") if get(p, "name")}
         numbers = {as_int(get(p, "containerPort")) for p in items(ref.container, "ports")}

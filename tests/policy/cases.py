@@ -243,7 +243,7 @@ CASES: list[Case] = [
     Case("probe-port", "k8s-probe-ports-declared", on_container("api", s("readinessProbe.httpGet.port", "admin")),
          "which the container does not declare"),
     Case("probe-port-number", "k8s-probe-ports-declared", on_container("api", s("livenessProbe.httpGet.port", 8081.0)),
-         "uses port 8081"),
+         "uses port 8081", config={"k8s-probe-ports-declared": {"requireDeclaredNumericPorts": True}}),
     Case("latest", "k8s-image-reference", on_container("api", s("image", "ghcr.io/example/api:latest")), "'latest' tag"),
     Case("no-tag", "k8s-image-reference", on_container("api", s("image", "ghcr.io/example/api")), "has no tag"),
     Case("digest", "k8s-image-reference", on_container("api", lambda c: None), "not pinned by digest",
@@ -465,3 +465,7 @@ CASES += _runtime_cluster_cases()
 from .runtime_reach_cases import RUNTIME_REACH_CASES  # noqa: E402
 
 CASES += RUNTIME_REACH_CASES
+# Cases of the peer-alignment policies (policy/browser_platform_policies/peers.py).
+from .peers_cases import PEERS_CASES  # noqa: E402
+
+CASES += PEERS_CASES
