@@ -208,8 +208,8 @@ class Workload(pulumi.ComponentResource):
         self.selector = selector_labels(component)
         self.service_name = component
 
-        def meta(object_name: str) -> ObjectMetaArgs:
-            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels)
+        def meta(object_name: str, annotations: dict[str, str] | None = None) -> ObjectMetaArgs:
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels, annotations=annotations)
 
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
