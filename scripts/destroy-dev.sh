@@ -10,9 +10,7 @@ cd "$script_dir/.."
 # shellcheck source=scripts/prereqs.sh
 source scripts/prereqs.sh
 
-check_version pulumi "$PULUMI_MIN" "https://www.pulumi.com/docs/install/" pulumi version
-check_docker
-check_version kind "$KIND_MIN" "https://kind.sigs.k8s.io/docs/user/quick-start/#installation" kind version
+check_cluster_tools
 report_prereqs "make destroy-dev" || exit 1
 
 default_backend="file://$PWD/.state"

@@ -64,6 +64,13 @@ check_plain() {
 }
 
 # report_prereqs <what> -> lists every problem and returns 1, or returns 0.
+# What both up-dev.sh and destroy-dev.sh need: the Pulumi CLI, a running Docker and kind.
+check_cluster_tools() {
+  check_version pulumi "$PULUMI_MIN" "https://www.pulumi.com/docs/install/" pulumi version
+  check_docker
+  check_version kind "$KIND_MIN" "https://kind.sigs.k8s.io/docs/user/quick-start/#installation" kind version
+}
+
 report_prereqs() {
   if ((${#PREREQ_PROBLEMS[@]} == 0)); then
     return 0

@@ -10,9 +10,7 @@ cd "$script_dir/.."
 # shellcheck source=scripts/prereqs.sh
 source scripts/prereqs.sh
 
-check_version pulumi "$PULUMI_MIN" "https://www.pulumi.com/docs/install/" pulumi version
-check_docker
-check_version kind "$KIND_MIN" "https://kind.sigs.k8s.io/docs/user/quick-start/#installation" kind version
+check_cluster_tools
 check_version kubectl "$KUBECTL_MIN" "https://kubernetes.io/docs/tasks/tools/" kubectl version --client
 # Pulumi runs the program in ./venv, which it creates with python3 (Pulumi.yaml: toolchain pip).
 check_version python3 "$PYTHON_MIN" "https://www.python.org/downloads/" python3 --version
