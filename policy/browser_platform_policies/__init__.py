@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import cloud, kubernetes, runtime_cluster, runtime_reach, runtime_sessions, stack
+from . import cloud, data_stores, kubernetes, runtime_cluster, runtime_reach, runtime_sessions, stack
 
 PACK_NAME = "browser-platform"
 
@@ -14,6 +14,7 @@ def all_policies() -> list[Policy]:
     policies += runtime_cluster.policies()
     policies += runtime_sessions.policies()
     policies += runtime_reach.policies()
+    policies += data_stores.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

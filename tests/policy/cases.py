@@ -465,3 +465,7 @@ CASES += _runtime_cluster_cases()
 from .runtime_reach_cases import RUNTIME_REACH_CASES  # noqa: E402
 
 CASES += RUNTIME_REACH_CASES
+
+from .data_stores_cases import DATA_STORE_CASES  # noqa: E402
+
+CASES += DATA_STORE_CASES
