@@ -230,9 +230,13 @@ def test_only_the_api_may_reach_the_stores_never_the_browser(evaluated: Evaluate
                 assert peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "browser-data"
 
 
-def test_gke_api_egress_opens_the_valkey_shard_port_range(evaluated: Evaluated) -> None:
+def test_gke_api_egress_opens_the_valkey_shard_ports_and_the_metadata_server(evaluated: Evaluated) -> None:
     egress = policy(evaluated("prod-gcp"), "api-egress", "browser-platform")["spec"]["egress"]
     assert {"protocol": "TCP", "port": 11000, "endPort": 13047} in [p for rule in egress for p in rule["ports"]]
+    # IAM auth: the token comes from the GKE metadata server; only the API gets this path.
+    assert {"to": [{"ipBlock": {"cidr": "169.254.169.252/32"}}], "ports": [{"protocol": "TCP", "port": 988}]} in egress
+    browser = policy(evaluated("prod-gcp"), "browser-egress-internet", "browser-platform")["spec"]["egress"]
+    assert "169.254.0.0/16" in browser[0]["to"][0]["ipBlock"]["except"]
 
 
 # --- switching off, bringing your own, and bad input ------------------------------------------------------------
@@ -350,3 +354,30 @@ def test_eks_vpc_must_be_out_of_the_browsers_reach() -> None:
         evaluate_stack("prod", overrides={"network": {"internalCidrs": ["172.16.0.0/12", "169.254.0.0/16"]}})
     assert any(p.startswith("browser-platform:network.internalCidrs: must cover cluster.vpcCidr (10.0.0.0/16)")
                for p in error.value.problems), error.value.problems
+
+
+# --- alerts ------------------------------------------------------------------------------------------------------
+
+def test_eks_store_events_and_alarms_go_to_one_topic(evaluated: Evaluated) -> None:
+    prod = evaluated("prod")
+    topic = prod.named("aws:sns/topic:Topic", "data-alerts")
+    arn = topic.outputs.get("arn", topic.id)
+    assert inputs(prod, REPLICATION_GROUP, "redis")["notificationTopicArn"] == arn
+    events = inputs(prod, "aws:rds/eventSubscription:EventSubscription", "postgres-events")
+    assert {"failover", "failure", "low storage"} <= set(events["eventCategories"])
+    assert set(events["sourceIds"]) == {r.plain_inputs["identifier"] for r in prod.of_type(RDS)}
+    alarms = {r.name: r.plain_inputs for r in prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    lag = [a for name, a in alarms.items() if name.startswith("postgres-replica-")]
+    assert len(lag) == 2 and all(a["metricName"] == "ReplicaLag" and a["threshold"] == 60 for a in lag)
+    storage = alarms["postgres-free-storage"]
+    assert storage["threshold"] == 50 * 2**30 * 0.1 and storage["comparisonOperator"] == "LessThanThreshold"
+    assert all(a["alarmActions"] == [arn] for a in alarms.values() if a["namespace"] == "AWS/RDS")
+    assert prod.outputs["dataAlertsTopic"] == arn
+
+
+def test_gke_cloud_sql_alert_policies_watch_disk_memory_and_lag(evaluated: Evaluated) -> None:
+    policies = {r.name: r.plain_inputs for r in evaluated("prod-gcp").of_type("gcp:monitoring/alertPolicy:AlertPolicy")}
+    assert set(policies) == {"postgres-disk", "postgres-memory", "postgres-replica-1-lag", "postgres-replica-2-lag"}
+    lag = policies["postgres-replica-2-lag"]["conditions"][0]["conditionThreshold"]
+    assert 'resource.labels.database_id = "browser-platform-prod:browser-platform-prod-postgres-replica-2"' in lag["filter"]
+    assert "replication/replica_lag" in lag["filter"] and lag["thresholdValue"] == 60

@@ -64,6 +64,10 @@ class AwsDataStores(pulumi.ComponentResource):
         cache_subnets = aws.elasticache.SubnetGroup("redis", aws.elasticache.SubnetGroupArgs(
             name=f"{args.name}-redis", subnet_ids=network.private_subnet_ids,
             description=f"Private subnets of {args.name}"), opts=child)
+        # Where store events and alarms go (failovers, node replacements, low storage, replica lag): subscribe your
+        # on-call address or chat integration to it. Not KMS-encrypted: RDS and ElastiCache can only publish to an
+        # encrypted topic whose key policy admits them, and the notifications carry no data or credentials.
+        self.topic = aws.sns.Topic("data-alerts", aws.sns.TopicArgs(name=f"{args.name}-data-alerts"), opts=child)
         self.redis = aws.elasticache.ReplicationGroup("redis", aws.elasticache.ReplicationGroupArgs(
             replication_group_id=f"{args.name}-redis"[:40],
             description=f"Sessions, profiles and heartbeats of {args.name}",
@@ -89,6 +93,7 @@ class AwsDataStores(pulumi.ComponentResource):
             auto_minor_version_upgrade=True,
             final_snapshot_identifier=f"{args.name}-redis-final" if args.production else None,
             apply_immediately=False,
+            notification_topic_arn=self.topic.arn,
         ), opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.production)))
 
         postgres = stores.postgres
@@ -149,6 +154,7 @@ class AwsDataStores(pulumi.ComponentResource):
             ), opts=child)
             for index in range(1, stores.read_replicas(flavor) + 1)
         ]
+        self.alerts = self._alerts(args, postgres.storage_gb)
         read_host: pulumi.Output[str] = (
             pulumi.Output.all(*(r.address for r in self.replicas)).apply(lambda hosts: ",".join(hosts))
             if self.replicas else self.postgres.address)
@@ -165,8 +171,34 @@ class AwsDataStores(pulumi.ComponentResource):
                         "POSTGRES_PASSWORD": secret(args.secrets, postgres.password_secret)},
             egress=[StoreEgress("redis", REDIS_PORT, cidrs=[network.vpc_cidr]),
                     StoreEgress("postgres", POSTGRES_PORT, cidrs=[network.vpc_cidr])],
-            outputs={"redisEndpoint": self.redis.configuration_endpoint_address,
+            outputs={"dataAlertsTopic": self.topic.arn,
+                     "redisEndpoint": self.redis.configuration_endpoint_address,
                      "postgresEndpoint": self.postgres.address, "postgresReadEndpoints": read_host},
             after=[self.redis, self.postgres],
         )
         self.register_outputs({"redis": self.redis.configuration_endpoint_address, "postgres": self.postgres.address})
+
+    def _alerts(self, args: AwsStoresArgs, storage_gb: int) -> list[pulumi.Resource]:
+        """RDS events (failover, failure, low storage) and alarms on replica lag and free storage, to the topic."""
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        instances = [self.postgres, *self.replicas]
+        alerts: list[pulumi.Resource] = [aws.rds.EventSubscription("postgres-events", aws.rds.EventSubscriptionArgs(
+            name=f"{args.name}-postgres-events", sns_topic=self.topic.arn, source_type="db-instance",
+            source_ids=[i.identifier for i in instances],
+            event_categories=["availability", "failover", "failure", "low storage"]), opts=child)]
+
+        def alarm(name: str, instance: aws.rds.Instance, metric: str, operator: str, threshold: float,
+                  description: str) -> aws.cloudwatch.MetricAlarm:
+            return aws.cloudwatch.MetricAlarm(name, aws.cloudwatch.MetricAlarmArgs(
+                name=f"{args.name}-{name}", namespace="AWS/RDS", metric_name=metric,
+                dimensions={"DBInstanceIdentifier": instance.identifier}, statistic="Average", period=60,
+                evaluation_periods=5, datapoints_to_alarm=5, comparison_operator=operator, threshold=threshold,
+                treat_missing_data="breaching", alarm_description=description,
+                alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn]), opts=child)
+
+        alerts.append(alarm("postgres-free-storage", self.postgres, "FreeStorageSpace", "LessThanThreshold",
+                            storage_gb * 2**30 * 0.1, "PostgreSQL primary below 10% free storage"))
+        alerts += [alarm(f"postgres-replica-{index}-lag", replica, "ReplicaLag", "GreaterThanThreshold", 60,
+                         "PostgreSQL read replica more than 60 s behind the primary")
+                   for index, replica in enumerate(self.replicas, start=1)]
+        return alerts

@@ -150,6 +150,7 @@ class GcpDataStores(pulumi.ComponentResource):
             name=postgres.username, instance=self.postgres.name,
             password=secret(args.secrets, postgres.password_secret)), opts=child)
 
+        self.alerts = self._alerts(args)
         valkey_host = self.valkey.endpoints.apply(discovery_endpoint)
         read_host: pulumi.Output[str] = (
             pulumi.Output.all(*(r.private_ip_address for r in self.replicas)).apply(lambda hosts: ",".join(hosts))
@@ -166,6 +167,11 @@ class GcpDataStores(pulumi.ComponentResource):
             # Clients discover the cluster on 6379 and then talk to the shards' PSC ports (11000-13047).
             egress=[StoreEgress("redis", REDIS_PORT, cidrs=[stores.psc_subnet_cidr]),
                     StoreEgress("redis-shards", 11000, end_port=13047, cidrs=[stores.psc_subnet_cidr]),
+                    # IAM auth needs an access token from the GKE metadata server, which the API's default-deny
+                    # egress would block: on Dataplane V2 it answers on 169.254.169.252:988 (GKE's Workload
+                    # Identity troubleshooting notes), reached through the usual 169.254.169.254:80.
+                    StoreEgress("metadata-server", 988, cidrs=["169.254.169.252/32"]),
+                    StoreEgress("metadata", 80, cidrs=["169.254.169.254/32"]),
                     StoreEgress("postgres", POSTGRES_PORT, cidrs=[stores.private_service_cidr])],
             service_account_annotations={WORKLOAD_IDENTITY_ANNOTATION: api_account.email},
             outputs={"redisEndpoint": valkey_host, "postgresEndpoint": self.postgres.private_ip_address,
@@ -173,3 +179,34 @@ class GcpDataStores(pulumi.ComponentResource):
             after=[self.valkey, self.postgres, database, user, grant, identity],
         )
         self.register_outputs({"redis": valkey_host, "postgres": self.postgres.private_ip_address})
+
+    def _alerts(self, args: GcpStoresArgs) -> list[gcp.monitoring.AlertPolicy]:
+        """Cloud Monitoring policies on Cloud SQL: disk and memory near full, replica lag. Without notification
+        channels they open incidents in the console; add your channels to the policies (docs/operations.md)."""
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        project = args.network.project
+
+        def policy(name: str, metric: str, instance: str, threshold: float, title: str) -> gcp.monitoring.AlertPolicy:
+            database = f"{project}:{instance}"
+            return gcp.monitoring.AlertPolicy(name, gcp.monitoring.AlertPolicyArgs(
+                display_name=f"{args.name}: {title}", combiner="OR", severity="WARNING",
+                conditions=[gcp.monitoring.AlertPolicyConditionArgs(
+                    display_name=title,
+                    condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                        filter=(f'resource.type = "cloudsql_database" AND metric.type = "{metric}" '
+                                f'AND resource.labels.database_id = "{database}"'),
+                        comparison="COMPARISON_GT", threshold_value=threshold, duration="300s",
+                        aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                            alignment_period="60s", per_series_aligner="ALIGN_MEAN")]))]), opts=child)
+
+        primary = f"{args.name}-postgres"
+        alerts = [
+            policy("postgres-disk", "cloudsql.googleapis.com/database/disk/utilization", primary, 0.85,
+                   "PostgreSQL disk above 85%"),
+            policy("postgres-memory", "cloudsql.googleapis.com/database/memory/utilization", primary, 0.9,
+                   "PostgreSQL memory above 90%"),
+        ]
+        alerts += [policy(f"postgres-replica-{index}-lag", "cloudsql.googleapis.com/database/replication/replica_lag",
+                          f"{primary}-replica-{index}", 60, f"PostgreSQL replica {index} more than 60 s behind")
+                   for index in range(1, len(self.replicas) + 1)]
+        return alerts
