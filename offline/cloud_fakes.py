@@ -152,6 +152,7 @@ RESOURCE_OUTPUT_FAKES.update({
         "identifier": a.inputs.get("identifier"),
     },
     "aws:rds/parameterGroup:ParameterGroup": lambda a: {"name": f"{a.inputs.get('namePrefix', a.name)}0000"},
+    "aws:sns/topic:Topic": lambda a: {"arn": _arn("sns", a, str(a.inputs.get("name") or a.name))},
     "gcp:memorystore/instance:Instance": _valkey_endpoints,
     "gcp:sql/databaseInstance:DatabaseInstance": lambda a: {
         "privateIpAddress": "10.30.0.{}".format(3 + int(str(a.name).rsplit("-", 1)[-1]) if a.name[-1].isdigit() else 3),

@@ -360,8 +360,8 @@ def test_eks_vpc_must_be_out_of_the_browsers_reach() -> None:
 
 def test_eks_store_events_and_alarms_go_to_one_topic(evaluated: Evaluated) -> None:
     prod = evaluated("prod")
-    topic = prod.named("aws:sns/topic:Topic", "data-alerts")
-    arn = topic.outputs.get("arn", topic.id)
+    arn = prod.named("aws:sns/topic:Topic", "data-alerts").outputs["arn"]
+    assert arn == "arn:aws:sns:us-east-1:123456789012:browser-platform-prod-data-alerts"
     assert inputs(prod, REPLICATION_GROUP, "redis")["notificationTopicArn"] == arn
     events = inputs(prod, "aws:rds/eventSubscription:EventSubscription", "postgres-events")
     assert {"failover", "failure", "low storage"} <= set(events["eventCategories"])
