@@ -21,3 +21,5 @@ pulumi.export("clusterKind", platform.cluster_flavor)
 pulumi.export("kubernetesVersion", platform.kubernetes_version)
 pulumi.export("namespace", platform.namespace)
 pulumi.export("serviceNames", platform.service_names)
+for key, endpoint in platform.data_store_endpoints.items():  # redisEndpoint, postgresEndpoint, postgresReadEndpoints
+    pulumi.export(key, endpoint)

@@ -30,6 +30,7 @@ from stack_config import PROJECT, ConfigError, PlatformConfig, validate_stack_co
 from stack_config.sizing import PoolPlan, overheads_for, pool_plans
 from stack_config.stack_file import report_config_error
 
+from .data_stores import in_cluster_requests, managed_nodes
 from .model import GI, MI, ZERO, Resources, control_plane_monthly
 from .platform_services import PlatformLayer, layers_total
 from .prices import HOURS_PER_MONTH, PRICE_REGIONS, PRICES_AS_OF
@@ -133,6 +134,29 @@ def _pool_lines(plan: PoolPlan) -> list[str]:
     return lines
 
 
+def data_store_lines(config: PlatformConfig) -> list[str]:
+    """The stores: in-cluster pods on kind (counted in the host share), managed nodes on the clouds."""
+    stores = config.data_stores
+    if stores.external is not None:
+        return ["## data stores: external (dataStores.external), not counted", ""]
+    if not stores.enabled:
+        return ["## data stores: off", ""]
+    if config.cluster.kind == "kind":
+        return [f"## data stores: in-cluster Valkey + PostgreSQL, one pod each, requesting "
+                f"{_res(in_cluster_requests(config))} on the pool of the API (counted in the host share above)", ""]
+    lines = ["## data stores (managed)"]
+    unpriced = False
+    for nodes in managed_nodes(config):
+        hourly = nodes.hourly
+        unpriced = unpriced or hourly is None
+        price = "not priced" if hourly is None else f"{_money(hourly * HOURS_PER_MONTH)} per month"
+        lines.append(f"  {nodes.store:<22} {nodes.count} x {nodes.node_type} ({nodes.note}): {price}")
+    if unpriced:
+        lines.append("  no sourced, dated list price for these node types is in capacity/data_stores.py STORE_HOURLY, "
+                     "so the monthly total below leaves them out; price them with the provider's calculator")
+    return [*lines, ""]
+
+
 def cluster_monthly(plans: list[PoolPlan]) -> tuple[float, float, float]:
     """USD per month for the nodes of every pool at its capacity type: at min scale, at max scale (the nodes the
     pods need, within each pool's bounds) and with every pool at maxNodes (the ceiling the config allows)."""
@@ -194,7 +218,7 @@ def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
     if provider == "kind":
         reports = [p.report for p in plans if p.report]
         total = sum((f.pod.times(f.max_replicas) for r in reports for f in r.workloads), start=ZERO)
-        total = total + layers_total([layer for p in plans for layer in p.platform])
+        total = total + layers_total([layer for p in plans for layer in p.platform]) + in_cluster_requests(config)
         host = reports[0].node.available if reports else None
         if host is not None:
             share = max(total.cpu_m / max(host.cpu_m, 1), total.memory_bytes / max(host.memory_bytes, 1))
@@ -206,8 +230,11 @@ def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
                          f"above plus, on each of the {nodes} node containers (control plane and workers), the "
                          f"system reserve and daemonsets: {needs} in all, rounded up")
             lines.append("")
+    lines += data_store_lines(config)
     at_min, at_max, ceiling = cluster_monthly(plans)
     control = control_plane_monthly(provider)
+    stores_monthly = sum(n.hourly or 0.0 for n in managed_nodes(config)) * HOURS_PER_MONTH
+    at_min, at_max, ceiling = at_min + stores_monthly, at_max + stores_monthly, ceiling + stores_monthly
     lines.append(f"## cluster: nodes at each pool's capacity type {_money(at_min)} at min scale, {_money(at_max)} at "
                  f"max scale per month, control plane {_money(control)}, total {_money(at_min + control)}-"
                  f"{_money(at_max + control)} (every pool at maxNodes: {_money(ceiling + control)})")
@@ -258,6 +285,8 @@ def as_json(stack: str, config: PlatformConfig) -> dict[str, Any]:
         "pricesRegion": region,
         "pricesNote": region_note or None,
         "pools": [_pool_json(p) for p in plans],
+        "dataStores": {"inCluster": asdict(in_cluster_requests(config)),
+                       "managed": [{**asdict(n), "hourly": n.hourly} for n in managed_nodes(config)]},
         "monthly": {"controlPlane": control, "minScale": at_min + control, "maxScale": at_max + control,
                     "ceiling": ceiling + control},
     }

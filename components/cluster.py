@@ -49,6 +49,29 @@ CloudIdentity = EksIdentity | GkeIdentity
 
 
 @dataclass(frozen=True)
+class AwsNetwork:
+    """Where managed data stores go on EKS: the cluster's VPC, its private subnets and the nodes' security group."""
+
+    vpc_id: pulumi.Output[str]
+    vpc_cidr: str
+    private_subnet_ids: list[pulumi.Output[str]]
+    node_security_group_id: pulumi.Output[str]
+    """The cluster security group EKS attaches to managed nodes (and so to pods, with the VPC CNI)."""
+
+
+@dataclass(frozen=True)
+class GcpNetwork:
+    """Where managed data stores go on GKE: the cluster's VPC network (private access through it only)."""
+
+    network_id: pulumi.Output[str]
+    project: str
+    region: str
+
+
+CloudNetwork = AwsNetwork | GcpNetwork
+
+
+@dataclass(frozen=True)
 class StorageClassRef:
     """The StorageClass every volume of the platform names: built into the cluster (kind, GKE) or created by the
     cluster component (EKS has had no default class since 1.30), in which case consumers must wait for it."""
@@ -77,6 +100,8 @@ class ClusterHandle:
     cloud: CloudIdentity | None = None
     storage_class: StorageClassRef | None = None
     """The class volumes name (components/storage.py); None only for handles built by hand in tests."""
+    network: CloudNetwork | None = None
+    """The cloud network managed stores join (None on kind)."""
 
 
 def cluster_identity(flavor: ClusterFlavor, key: str, ca_data: str) -> str:

@@ -18,7 +18,7 @@ import yaml
 
 from stack_config.cluster import EksClusterConfig, NodePool, parse_cidr
 
-from .cluster import ClusterHandle, EksIdentity, cluster_identity, kubernetes_provider
+from .cluster import AwsNetwork, ClusterHandle, EksIdentity, cluster_identity, kubernetes_provider
 from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, pod_identity_trust_policy
 from .storage import eks_storage_class
 
@@ -146,6 +146,7 @@ class EksCluster(pulumi.ComponentResource):
 
         zones = self._zones()
         private_subnets, _public_subnets = self._network(zones, cluster_tag)
+        self.private_subnets = private_subnets
 
         # IAM: one role for the control plane, one for the nodes, each with only the AWS managed policies it needs.
         cluster_role = self._role("cluster", "eks.amazonaws.com", CLUSTER_POLICIES, partition,
@@ -308,6 +309,10 @@ class EksCluster(pulumi.ComponentResource):
             cloud=EksIdentity(cluster_name=self.cluster.name, partition=partition, region=config.region,
                               provider=self.aws_provider),
             storage_class=self.storage_class,
+            network=AwsNetwork(
+                vpc_id=self.vpc.id, vpc_cidr=config.vpc_cidr, private_subnet_ids=[s.id for s in private_subnets],
+                node_security_group_id=self.cluster.vpc_config.cluster_security_group_id,
+            ),
         )
         self.register_outputs({
             "kubeconfig": kubeconfig,

@@ -18,7 +18,7 @@ import yaml
 from capacity.nat import NatPorts
 from stack_config.cluster import GkeClusterConfig, NodePool
 
-from .cluster import ClusterHandle, GkeIdentity, cluster_identity, kubernetes_provider
+from .cluster import ClusterHandle, GcpNetwork, GkeIdentity, cluster_identity, kubernetes_provider
 from .storage import built_in_storage_class
 
 GKE_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
@@ -260,6 +260,7 @@ class GkeCluster(pulumi.ComponentResource):
             cloud=GkeIdentity(project=config.project, workload_pool=self.cluster.id.apply(lambda _: config.workload_pool),
                               provider=self.gcp_provider),
             storage_class=built_in_storage_class("gke"),
+            network=GcpNetwork(network_id=self.network.id, project=config.project, region=config.region),
         )
         self.register_outputs({
             "kubeconfig": kubeconfig,

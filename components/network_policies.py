@@ -36,6 +36,17 @@ class ExtraIngress:
 
 
 @dataclass(frozen=True)
+class ExtraEgress:
+    """A destination the API may reach besides the browser pool, e.g. a data store (components/data)."""
+
+    port: int
+    end_port: int | None = None
+    cidrs: list[str] = field(default_factory=list)
+    namespace: str | None = None
+    pod_selector: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
 class NetworkPoliciesArgs:
     namespace: pulumi.Input[str]
     api: PeerWorkload
@@ -44,6 +55,18 @@ class NetworkPoliciesArgs:
     internal_cidrs: list[str]
     api_reaches_kubernetes_api: bool
     extra_ingress: list[ExtraIngress] = field(default_factory=list)
+    api_extra_egress: list[ExtraEgress] = field(default_factory=list)
+
+
+def _extra_egress_rule(extra: ExtraEgress) -> NetworkPolicyEgressRuleArgs:
+    if extra.namespace is not None:
+        peers = [NetworkPolicyPeerArgs(
+            namespace_selector=LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": extra.namespace}),
+            pod_selector=LabelSelectorArgs(match_labels=extra.pod_selector or {}))]
+    else:
+        peers = [NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr=cidr)) for cidr in extra.cidrs]
+    return NetworkPolicyEgressRuleArgs(to=peers, ports=[NetworkPolicyPortArgs(
+        protocol="TCP", port=extra.port, end_port=extra.end_port)])
 
 
 def _namespace_peer(namespace: str) -> NetworkPolicyPeerArgs:
@@ -102,6 +125,7 @@ class NetworkPolicies(pulumi.ComponentResource):
                 to=[NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr=cidr)) for cidr in args.internal_cidrs],
                 ports=_tcp([443, 6443]),
             ))
+        api_egress.extend(_extra_egress_rule(extra) for extra in args.api_extra_egress)
         policy("api-egress", NetworkPolicySpecArgs(pod_selector=api_pods, policy_types=["Egress"], egress=api_egress))
         policy("browser-ingress-from-api", NetworkPolicySpecArgs(
             pod_selector=browser_pods,

@@ -13,8 +13,11 @@ from stack_config.platform import PlatformConfig
 from .addons import PlatformServices
 from .autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
 from .cluster import ClusterHandle
+from .data import build_data_stores
+from .labels import selector_labels
+from .network_policies import ExtraEgress
 from .webhook_ports import control_plane_ports
-from .workloads import Workloads, WorkloadsArgs
+from .workloads import StoreWiring, Workloads, WorkloadsArgs
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class PlatformOutputs:
     cluster_name: str
     cluster_flavor: str
     kubernetes_version: str
+    data_store_endpoints: dict[str, pulumi.Input[str]]
 
 
 def build_cluster(config: PlatformConfig) -> ClusterHandle:
@@ -52,6 +56,13 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
     cluster = build_cluster(config)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     services = PlatformServices.install(config, cluster, settings.secrets, on_cluster)
+    stores = build_data_stores(config, cluster, settings.secrets, selector_labels("api"), on_cluster)
+    store_args: StoreWiring = {} if stores is None else {
+        "store_env": stores.env, "store_secret_env": stores.secret_env,
+        "api_service_account_annotations": stores.service_account_annotations, "store_after": stores.after,
+        "api_extra_egress": [ExtraEgress(port=e.port, end_port=e.end_port, cidrs=list(e.cidrs), namespace=e.namespace,
+                                         pod_selector=e.pod_selector) for e in stores.egress],
+    }
 
     workloads = Workloads("workloads", WorkloadsArgs(
         namespace=config.namespace,
@@ -63,6 +74,7 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
         internal_cidrs=config.network.internal_cidrs,
         secret_values=settings.secrets,
         **services.workload_hooks(),
+        **store_args,
     ), opts=services.workloads_options())
 
     hpa_targets = [
@@ -84,4 +96,5 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
         cluster_name=cluster.name,
         cluster_flavor=cluster.flavor,
         kubernetes_version=cluster.kubernetes_version,
+        data_store_endpoints=dict(stores.outputs) if stores is not None else {},
     )

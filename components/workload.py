@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -126,6 +127,11 @@ class WorkloadArgs:
     pods whose grace period is longer (session drain) keep their node: the HPA/KEDA scales them in, and the
     emptied node is removed after."""
     preferred_nodes: list[NodePreference] = field(default_factory=list)
+    store_env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The data stores' endpoints (components/data): a ConfigMap of their own, since they are outputs."""
+    store_secret_env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The data stores' credentials (Pulumi secrets), added to the workload's Secret."""
+    service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 def _resources(requests: ComputeResources, limits: ComputeResources) -> ResourceRequirementsArgs:
@@ -208,12 +214,12 @@ class Workload(pulumi.ComponentResource):
         self.selector = selector_labels(component)
         self.service_name = component
 
-        def meta(object_name: str, annotations: dict[str, str] | None = None) -> ObjectMetaArgs:
+        def meta(object_name: str, annotations: Mapping[str, pulumi.Input[str]] | None = None) -> ObjectMetaArgs:
             return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels, annotations=annotations)
 
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
-            metadata=meta(component),
+            metadata=meta(component, annotations=dict(args.service_account_annotations) or None),
             automount_service_account_token=False,
             opts=child,
         )
@@ -240,19 +246,27 @@ class Workload(pulumi.ComponentResource):
         secret_name = f"{component}-secrets"
         secret_env: list[EnvVarArgs] = []
         depends: list[pulumi.Resource] = [config_map, service_account, *args.after]
-        if spec.secret_env:
+        env_from = [EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=f"{component}-config"))]
+        if args.store_env:
+            depends.append(k8s.core.v1.ConfigMap(f"{name}-stores", metadata=meta(f"{component}-stores"),
+                                                 data=dict(args.store_env), opts=child))
+            env_from.append(EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=f"{component}-stores")))
+        secret_values: dict[str, pulumi.Input[str]] = {
+            env: pulumi.Output.secret(args.secret_values[key]) for env, key in spec.secret_env.items()}
+        secret_values.update({env: pulumi.Output.secret(value) for env, value in args.store_secret_env.items()})
+        if secret_values:
             secret = k8s.core.v1.Secret(
                 f"{name}-secrets",
                 metadata=meta(secret_name),
                 type="Opaque",
-                string_data={env: pulumi.Output.secret(args.secret_values[key]) for env, key in spec.secret_env.items()},
+                string_data=secret_values,
                 opts=child,
             )
             depends.append(secret)
             secret_env = [
                 EnvVarArgs(name=env, value_from=EnvVarSourceArgs(
                     secret_key_ref=SecretKeySelectorArgs(name=secret_name, key=env)))
-                for env in sorted(spec.secret_env)
+                for env in sorted(secret_values)
             ]
 
         volumes = [VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE))]
@@ -285,7 +299,7 @@ class Workload(pulumi.ComponentResource):
                 http_get=HTTPGetActionArgs(path=args.pre_stop_path, port="http")))
 
         config_checksum = hashlib.sha256(json.dumps(config_data, sort_keys=True).encode()).hexdigest()[:16]
-        pod_annotations = {
+        pod_annotations: dict[str, pulumi.Input[str]] = {
             "checksum/config": config_checksum,
             EVICT_LOCAL_VOLUMES: ",".join(local_volumes),
             **({SAFE_TO_EVICT: "false"} if args.blocks_node_scale_down else {}),
@@ -293,6 +307,10 @@ class Workload(pulumi.ComponentResource):
         }
         if not spec.security.read_only_root_filesystem:
             pod_annotations["browser-platform/security-exception"] = spec.security.reason or ""
+        if args.store_env:
+            # A moved endpoint (a replaced store) rolls the pods, which read their env only at start.
+            pod_annotations["checksum/stores"] = pulumi.Output.all(**args.store_env).apply(
+                lambda values: hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16])
 
         container = ContainerArgs(
             name=component,
@@ -301,7 +319,7 @@ class Workload(pulumi.ComponentResource):
             image_pull_policy="IfNotPresent" if spec.image_digest else "Always",
             ports=[ContainerPortArgs(name=port_name, container_port=number, protocol="TCP")
                    for port_name, number in spec.ports.items()],
-            env_from=[EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=f"{component}-config"))],
+            env_from=env_from,
             env=secret_env or None,
             resources=_resources(spec.resources.requests, spec.resources.limits),
             startup_probe=_http_probe(spec.probes.startup_path, period=5, failures=30),

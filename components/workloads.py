@@ -10,7 +10,7 @@ import pulumi
 from stack_config.cluster import NodePool, Taint
 from stack_config.workloads import ApiWorkload, BrowserWorkload, WorkloadBase
 
-from .network_policies import ExtraIngress, NetworkPolicies, NetworkPoliciesArgs, PeerWorkload
+from .network_policies import ExtraEgress, ExtraIngress, NetworkPolicies, NetworkPoliciesArgs, PeerWorkload
 from .platform_namespace import ExtraPodCost, PlatformNamespace, PlatformNamespaceArgs
 from .workload import ApiAccessRule, NodePreference, Workload, WorkloadArgs
 
@@ -72,6 +72,12 @@ class WorkloadsArgs:
     """Resources the Deployments wait for (e.g. the Istio injector: pods created before it get no sidecar)."""
     cluster_flavor: str | None = None
     """kind, eks or gke: which node label says a node is on-demand (see `prefer_on_demand`)."""
+    store_env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    store_secret_env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    api_service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    api_extra_egress: list[ExtraEgress] = field(default_factory=list)
+    store_after: list[pulumi.Resource] = field(default_factory=list)
+    """The data layer's wiring of the API (components/data): endpoints, credentials, identity, egress."""
 
 
 class WorkloadHooks(TypedDict, total=False):
@@ -85,6 +91,16 @@ class WorkloadHooks(TypedDict, total=False):
     extra_pod_cost: ExtraPodCost | None
     extra_ingress: list[ExtraIngress]
     pods_after: list[pulumi.Resource]
+
+
+class StoreWiring(TypedDict, total=False):
+    """The WorkloadsArgs fields the data layer sets (components/data), unpacked into WorkloadsArgs."""
+
+    store_env: dict[str, pulumi.Input[str]]
+    store_secret_env: dict[str, pulumi.Input[str]]
+    api_service_account_annotations: dict[str, pulumi.Input[str]]
+    api_extra_egress: list[ExtraEgress]
+    store_after: list[pulumi.Resource]
 
 
 class _SharedWorkloadArgs(TypedDict):
@@ -130,9 +146,14 @@ class Workloads(pulumi.ComponentResource):
                 "after": list(args.pods_after),
             }
 
+        api_common = common("api", args.api)
+        api_common["after"] = [*args.pods_after, *args.store_after]  # the API also waits for its stores
         self.api = Workload("api", WorkloadArgs(
-            **common("api", args.api),
+            **api_common,
             api_access=API_SESSION_ROUTING_ACCESS if args.api.kubernetes_api_access else [],
+            store_env=dict(args.store_env),
+            store_secret_env=dict(args.store_secret_env),
+            service_account_annotations=dict(args.api_service_account_annotations),
             config_data=platform_env(args.api, {"BROWSER_SERVICE": "browser",
                                                 "BROWSER_CDP_PORT": str(args.browser.ports[BrowserWorkload.CDP_PORT])}),
         ), opts=in_namespace)
@@ -162,5 +183,6 @@ class Workloads(pulumi.ComponentResource):
             internal_cidrs=list(args.internal_cidrs),
             api_reaches_kubernetes_api=args.api.kubernetes_api_access,
             extra_ingress=list(args.extra_ingress),
+            api_extra_egress=list(args.api_extra_egress),
         ), opts=in_namespace)
         self.register_outputs({"namespace": self.namespace_name})

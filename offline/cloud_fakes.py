@@ -37,6 +37,9 @@ def _eks_cluster(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
         "status": "ACTIVE",
         "version": args.inputs.get("version", "1.35"),
         "clusterId": "00000000-0000-0000-0000-000000000000",
+        # EKS creates this group and attaches it to managed nodes (the data stores admit it).
+        "vpcConfig": {**(args.inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": "sg-0cluster000000000",
+                      "vpcId": "vpc-offline"},
     }
 
 
@@ -126,4 +129,33 @@ CALL_FAKES.update({
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:eks/getAddonVersion:getAddonVersion": _addon_version,
     "aws:ssm/getParameter:getParameter": _ssm_parameter,
+})
+
+
+# Data stores (components/data): the endpoints the providers compute.
+def _valkey_endpoints(args: pulumi_mocks.MockResourceArgs) -> dict[str, Any]:
+    network = ((args.inputs.get("desiredAutoCreatedEndpoints") or [{}])[0]).get("network", "")
+    return {"endpoints": [{"connections": [
+        {"pscAutoConnection": {"connectionType": kind, "ipAddress": address, "port": 6379, "network": network}}
+        for kind, address in (("CONNECTION_TYPE_DISCOVERY", "10.31.0.2"), ("CONNECTION_TYPE_PRIMARY", "10.31.0.3"))
+    ]}]}
+
+
+RESOURCE_OUTPUT_FAKES.update({
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda a: {
+        "arn": _arn("elasticache", a, f"replicationgroup:{a.inputs.get('replicationGroupId')}"),
+        "configurationEndpointAddress": f"clustercfg.{a.inputs.get('replicationGroupId')}.abc123.use1.cache.amazonaws.com",
+    },
+    "aws:rds/instance:Instance": lambda a: {
+        "arn": _arn("rds", a, f"db:{a.inputs.get('identifier')}"),
+        "address": f"{a.inputs.get('identifier')}.c0ffee000000.us-east-1.rds.amazonaws.com",
+        "identifier": a.inputs.get("identifier"),
+    },
+    "aws:rds/parameterGroup:ParameterGroup": lambda a: {"name": f"{a.inputs.get('namePrefix', a.name)}0000"},
+    "aws:sns/topic:Topic": lambda a: {"arn": _arn("sns", a, str(a.inputs.get("name") or a.name))},
+    "gcp:memorystore/instance:Instance": _valkey_endpoints,
+    "gcp:sql/databaseInstance:DatabaseInstance": lambda a: {
+        "privateIpAddress": "10.30.0.{}".format(3 + int(str(a.name).rsplit("-", 1)[-1]) if a.name[-1].isdigit() else 3),
+        "connectionName": f"offline:{a.inputs.get('region')}:{a.inputs.get('name')}",
+    },
 })

@@ -176,6 +176,37 @@ def _addon_secret_refs(data: dict[str, Any]) -> set[str]:
     return {key} if isinstance(key, str) else set()
 
 
+def _data_secret_refs(data: dict[str, Any]) -> set[str]:
+    """Secret config keys the dataStores block names (store passwords), whether or not the block is valid."""
+    stores = data.get("dataStores")
+    stores = stores if isinstance(stores, dict) else {}
+    refs: set[str] = set()
+    for block, field, default in (("redis", "authSecret", "redisAuthToken"),
+                                  ("postgres", "passwordSecret", "postgresPassword")):
+        section = stores.get(block)
+        key = section.get(field, default) if isinstance(section, dict) else default
+        if isinstance(key, str):
+            refs.add(key)
+    external = stores.get("external")
+    if isinstance(external, dict):
+        for block in ("redis", "postgres"):
+            section = external.get(block)
+            if isinstance(section, dict) and isinstance(section.get("secret"), str):
+                refs.add(section["secret"])
+    return refs
+
+
+def _check_secret(key: str, where: str, what: str, values: dict[str, str], secret_keys: set[str],
+                  project: str) -> str | None:
+    """A problem line when the secret `key` is missing or plaintext, else None."""
+    if key not in values:
+        return f"{where}: {what} '{project}:{key}' is not set; run `pulumi config set --secret {key} <value>`"
+    if key not in secret_keys:
+        return (f"{where}: '{project}:{key}' is plaintext in the stack file; secrets must be set with "
+                f"`pulumi config set --secret {key} <value>`")
+    return None
+
+
 def validate_stack_config(
     values: dict[str, str], secret_keys: set[str], project: str = PROJECT
 ) -> StackSettings:
@@ -189,7 +220,7 @@ def validate_stack_config(
         if isinstance(workload, dict) and isinstance(workload.get("secretEnv"), dict)
         for key in workload["secretEnv"].values() if isinstance(key, str)
     }
-    referenced_secrets |= _addon_secret_refs(data)
+    referenced_secrets |= _addon_secret_refs(data) | _data_secret_refs(data)
     known = {field.alias or name for name, field in PlatformConfig.model_fields.items()}
     problems: list[str] = []
     workloads = data.get("workloads", {})
@@ -200,8 +231,8 @@ def validate_stack_config(
         if key in secret_keys and not readable:
             continue
         if key in secret_keys:
-            problems.append(f"{project}:{key}: secret is set but no workloads.*.secretEnv or "
-                            "monitoring.grafanaAdminPasswordSecret refers to it")
+            problems.append(f"{project}:{key}: secret is set but no workloads.*.secretEnv, "
+                            "monitoring.grafanaAdminPasswordSecret or dataStores block refers to it")
             continue
         guess = difflib.get_close_matches(key, sorted(known), n=1)
         hint = f" did you mean '{project}:{guess[0]}'?" if guess else ""
@@ -239,6 +270,13 @@ def validate_stack_config(
             elif key not in secret_keys:
                 problems.append(f"{where}: '{project}:{key}' is plaintext in the stack file; secrets must be set with "
                                 f"`pulumi config set --secret {key} <value>`")
+            else:
+                secrets[key] = str(values[key])
+        for path, key in config.data_stores.secret_keys(config.cluster.kind):
+            problem = _check_secret(key, f"{project}:{path}", "the data store's password", values, secret_keys,
+                                    project)
+            if problem:
+                problems.append(problem)
             else:
                 secrets[key] = str(values[key])
     if problems:

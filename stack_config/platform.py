@@ -10,6 +10,7 @@ from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_va
 from .addons import SOLVERS_BY_CLUSTER, AutoscalingAddons, IngressSettings, MeshSettings, MonitoringSettings
 from .base import ConfigFieldError, StrictModel
 from .cluster import EksClusterConfig, GkeClusterConfig, KindClusterConfig, NodePool, check_dns_label
+from .data import STORE_ENV, DataStoresSettings, inside_ranges
 from .egress import gke_nat_ports
 from .sizing import size_pools
 from .workloads import WorkloadBase, Workloads
@@ -63,6 +64,10 @@ class PlatformConfig(StrictModel):
         default=None, description="Public HTTPS entry through the Istio ingress gateway; none when unset.",
     )
     monitoring: MonitoringSettings = MonitoringSettings()
+    data_stores: DataStoresSettings = Field(
+        default=DataStoresSettings(),
+        description="Redis and PostgreSQL for the API: managed on EKS/GKE, in-cluster on kind (stack_config/data.py).",
+    )
 
     _namespace = field_validator("namespace", "ingress_namespace")(check_dns_label)
 
@@ -140,6 +145,35 @@ class PlatformConfig(StrictModel):
     def _nat_ports_cover_sessions(self) -> PlatformConfig:
         if self.cluster.kind == "gke":
             gke_nat_ports(self)  # raises when one node's sessions need more ports than Cloud NAT gives a VM
+        return self
+
+    @model_validator(mode="after")
+    def _data_stores(self) -> PlatformConfig:
+        stores = self.data_stores
+        try:
+            stores.check_for(self.cluster.kind, list(self.network.internal_cidrs))
+        except ConfigFieldError as error:
+            raise ConfigFieldError(("dataStores", *error.path), str(error)) from None
+        if stores.enabled and isinstance(self.cluster, EksClusterConfig) and not inside_ranges(
+                self.cluster.vpc_cidr, list(self.network.internal_cidrs)):
+            # Pods share the nodes' security group (VPC CNI), so only the browser's egress policy keeps it away.
+            raise ConfigFieldError(("network", "internalCidrs"),
+                                   f"must cover cluster.vpcCidr ({self.cluster.vpc_cidr}) while dataStores.enabled: "
+                                   "the stores live in the VPC and the browser pool may never reach them")
+        if stores.enabled or stores.external is not None:
+            api = self.workloads.api
+            for key, names in (("env", api.env), ("secretEnv", api.secret_env)):
+                taken = sorted(set(names) & set(STORE_ENV))
+                if taken:
+                    raise ConfigFieldError(("workloads", "api", key, taken[0]),
+                                           "is set by the data layer (dataStores) from the stores' endpoints; "
+                                           "set dataStores.enabled false and leave dataStores.external unset to "
+                                           "manage it yourself")
+        if stores.enabled and self.cluster.kind == "kind":
+            namespace = stores.namespace
+            if namespace in (self.namespace, self.ingress_namespace, *KUBERNETES_NAMESPACES, *ADDON_NAMESPACES):
+                raise ConfigFieldError(("dataStores", "namespace"),
+                                       f"'{namespace}' is taken; the stores get a namespace of their own")
         return self
 
     @model_validator(mode="wrap")

@@ -298,7 +298,8 @@ ADDON_POD_SECURITY = {
 @pytest.mark.parametrize("stack", STACKS)
 def test_addon_namespaces_enforce_audit_and_warn_one_pod_security_level(evaluated: Evaluated, stack: str) -> None:
     config = config_of(stack)
-    expected = {**ADDON_POD_SECURITY, config.ingress_namespace: "baseline", config.namespace: "restricted"}
+    expected = {**ADDON_POD_SECURITY, config.ingress_namespace: "baseline", config.namespace: "restricted",
+                config.data_stores.namespace: "restricted"}  # kind's in-cluster stores (components/data)
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in of_kind(evaluated(stack), "Namespace")}
     assert namespaces, "no namespace recorded"
     for name, labels in namespaces.items():
@@ -580,7 +581,7 @@ def test_old_istio_is_refused() -> None:
 
 def test_grafana_password_must_be_secret_config() -> None:
     values, _ = stack_file_config("dev")
-    problems = _problems("dev", {}, secret_keys={"apiSecretKey"})
+    problems = _problems("dev", {}, secret_keys={"apiSecretKey", "postgresPassword", "redisAuthToken"})
     assert problems == [
         "browser-platform:monitoring.grafanaAdminPasswordSecret: 'browser-platform:grafanaAdminPassword' is plaintext "
         "in the stack file; secrets must be set with `pulumi config set --secret grafanaAdminPassword <value>`"]

@@ -31,7 +31,8 @@ def test_plan_prints_the_tree_and_writes_manifests(tmp_path: Path) -> None:
     deployment = yaml.safe_load((tmp_path / "dev" / "manifests" / "deployment_browser-platform_browser.yaml").read_text())
     assert deployment["kind"] == "Deployment" and deployment["metadata"]["name"] == "browser"
     secret = yaml.safe_load((tmp_path / "dev" / "manifests" / "secret_browser-platform_api-secrets.yaml").read_text())
-    assert secret["stringData"] == {"API_SECRET_KEY": "<redacted>"}
+    assert secret["stringData"] == {"API_SECRET_KEY": "<redacted>", "POSTGRES_PASSWORD": "<redacted>",
+                                    "REDIS_PASSWORD": "<redacted>"}  # the data stores' credentials too
     assert (tmp_path / "dev" / "resources.json").exists()
 
 

@@ -66,10 +66,15 @@ def test_prometheus_names_the_providers_class(evaluated: Callable[[str], StackEv
 
 
 def test_no_other_storage_consumer_is_unnamed(evaluated: Callable[[str], StackEvaluation]) -> None:
-    """Grafana and Alertmanager keep no volume; PVCs and StatefulSets do not exist in the program yet."""
+    """Grafana and Alertmanager keep no volume; the only StatefulSets are kind's data stores, which name the class."""
     for stack in STACKS:
         ev = evaluated(stack)
-        assert not [r for r in ev.resources if r.type.endswith(("PersistentVolumeClaim", "StatefulSet"))]
+        consumers = [r for r in ev.resources if r.type.endswith(("PersistentVolumeClaim", "StatefulSet"))]
+        assert sorted(r.name for r in consumers) == (["postgres-statefulset", "valkey-statefulset"] if stack == "dev"
+                                                     else [])
+        for stateful_set in consumers:
+            claims = stateful_set.inputs["spec"]["volumeClaimTemplates"]
+            assert [c["spec"]["storageClassName"] for c in claims] == ["standard"]
         values = release(ev, "kube-prometheus-stack").inputs["values"]  # type: ignore[union-attr]
         assert values["grafana"]["persistence"] == {"enabled": False}
         assert "storage" not in values["alertmanager"]["alertmanagerSpec"]

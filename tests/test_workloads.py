@@ -221,10 +221,14 @@ def test_secret_env_comes_from_secret_config(evaluated: Evaluated) -> None:
     evaluation = evaluated("dev")
     secret = evaluation.named("kubernetes:core/v1:Secret", "api-secrets")
     assert is_secret(secret.inputs["stringData"])
-    assert secret.plain_inputs["stringData"] == {"API_SECRET_KEY": "offline-secret-apiSecretKey"}
+    # Besides the workload's own secretEnv, the data layer adds the stores' credentials (tests/test_data_stores.py).
+    assert secret.plain_inputs["stringData"] == {"API_SECRET_KEY": "offline-secret-apiSecretKey",
+                                                 "POSTGRES_PASSWORD": "offline-secret-postgresPassword",
+                                                 "REDIS_PASSWORD": "offline-secret-redisAuthToken"}
     env = main_container(evaluation, "api")["env"]
-    assert env == [{"name": "API_SECRET_KEY",
-                    "valueFrom": {"secretKeyRef": {"name": "api-secrets", "key": "API_SECRET_KEY"}}}]
+    assert env[0] == {"name": "API_SECRET_KEY",
+                      "valueFrom": {"secretKeyRef": {"name": "api-secrets", "key": "API_SECRET_KEY"}}}
+    assert [e["name"] for e in env[1:]] == ["POSTGRES_PASSWORD", "REDIS_PASSWORD"]
 
 
 def test_image_digest_pins_the_image() -> None:

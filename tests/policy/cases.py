@@ -469,3 +469,7 @@ CASES += RUNTIME_REACH_CASES
 from .peers_cases import PEERS_CASES  # noqa: E402
 
 CASES += PEERS_CASES
+
+from .data_stores_cases import DATA_STORE_CASES  # noqa: E402
+
+CASES += DATA_STORE_CASES

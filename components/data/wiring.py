@@ -1,0 +1,41 @@
+"""What the data layer hands to the workloads: the API's store settings, its credentials and its egress rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+REDIS_PORT = 6379
+POSTGRES_PORT = 5432
+
+
+@dataclass(frozen=True)
+class StoreEgress:
+    """One path the API's egress NetworkPolicy opens to a store: an address range or in-cluster pods."""
+
+    name: str
+    port: int
+    end_port: int | None = None
+    cidrs: list[str] = field(default_factory=list)
+    namespace: str | None = None
+    pod_selector: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class StoreWiring:
+    env: dict[str, pulumi.Input[str]]
+    """Endpoints (host, port, TLS, database): the API's `<api>-stores` ConfigMap."""
+    secret_env: dict[str, pulumi.Input[str]]
+    """Credentials, each from a Pulumi secret: added to the API's Secret (secretKeyRef, never in the ConfigMap)."""
+    egress: list[StoreEgress]
+    service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Cloud identity of the API (GKE: the Google service account IAM auth to Memorystore uses)."""
+    outputs: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Stack outputs: the endpoints, never a credential."""
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """What the API pods wait for (the stores and their users)."""
+
+
+def secret(values: dict[str, str], key: str) -> pulumi.Output[str]:
+    return pulumi.Output.secret(values[key])
