@@ -106,7 +106,9 @@ def test_plan_shows_one_rendered_object() -> None:
     assert document["kind"] == "Deployment" and document["metadata"]["name"] == "browser"
     secret = subprocess.run([sys.executable, "-m", "offline.plan", "dev", "--show", "Secret/api-secrets"],
                             cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-    assert yaml.safe_load(secret.stdout)["stringData"] == {"API_SECRET_KEY": "<redacted>"}
+    # The API's own secret and the data stores' credentials the layer hands it, every value redacted.
+    assert yaml.safe_load(secret.stdout)["stringData"] == {
+        "API_SECRET_KEY": "<redacted>", "POSTGRES_PASSWORD": "<redacted>", "REDIS_PASSWORD": "<redacted>"}
     missing = subprocess.run([sys.executable, "-m", "offline.plan", "dev", "--show", "Service/nope"],
                              cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert missing.returncode == 2

@@ -12,9 +12,6 @@ from stack_config.platform import PlatformConfig
 
 from ..cluster import AwsNetwork, ClusterHandle, EksIdentity, GcpNetwork, GkeIdentity
 from ..workloads import tolerations_for
-from .aws import AwsDataStores, AwsStoresArgs
-from .gcp import GcpDataStores, GcpStoresArgs
-from .in_cluster import InClusterDataStores, InClusterStoresArgs
 from .wiring import StoreEgress, StoreWiring, secret
 
 __all__ = ["StoreEgress", "StoreWiring", "build_data_stores"]
@@ -50,14 +47,19 @@ def build_data_stores(config: PlatformConfig, cluster: ClusterHandle, secrets: d
         return None
     production = cluster.flavor != "kind"
     network, cloud = cluster.network, cluster.cloud
+    # Each provider's module is imported in its branch: it imports that cloud's SDK, which other stacks must not
+    # pay for (tests/test_import_structure.py).
     if isinstance(network, AwsNetwork) and isinstance(cloud, EksIdentity):
+        from .aws import AwsDataStores, AwsStoresArgs
         return AwsDataStores("data-stores", AwsStoresArgs(
             name=cluster.name, stores=stores, network=network, provider=cloud.provider, secrets=secrets,
             production=production)).wiring
     if isinstance(network, GcpNetwork) and isinstance(cloud, GkeIdentity):
+        from .gcp import GcpDataStores, GcpStoresArgs
         return GcpDataStores("data-stores", GcpStoresArgs(
             name=cluster.name, stores=stores, network=network, provider=cloud.provider, secrets=secrets,
             production=production, api_namespace=config.namespace, api_service_account="api")).wiring
+    from .in_cluster import InClusterDataStores, InClusterStoresArgs
     api = config.workloads.api
     storage = cluster.storage_class
     return InClusterDataStores("data-stores", InClusterStoresArgs(

@@ -59,9 +59,13 @@ from .wiring import POSTGRES_PORT, REDIS_PORT, StoreEgress, StoreWiring, secret
 # the old data directory), and a bump is a reviewed change. Not digests: they cannot be resolved or checked
 # without a registry here; pin `image@sha256:...` in a fork that mirrors images.
 VALKEY_IMAGES = {"8.0": "docker.io/valkey/valkey:8.0.4-alpine", "8.1": "docker.io/valkey/valkey:8.1.3-alpine"}
-POSTGRES_IMAGES = {"16": "docker.io/library/postgres:16.10-alpine", "17": "docker.io/library/postgres:17.6-alpine"}
-VALKEY_UID = 999  # the image's `valkey` user
-POSTGRES_UID = 70  # the alpine image's `postgres` user
+# Postgres on Debian, not Alpine: the Debian image ships nss_wrapper, which its entrypoint uses to give initdb a
+# passwd entry for a uid the image does not know (the Alpine image has none, so initdb would refuse to run).
+POSTGRES_IMAGES = {"16": "docker.io/library/postgres:16.10-bookworm", "17": "docker.io/library/postgres:17.6-bookworm"}
+STORE_UID = 10001
+"""Both servers run as 10001:10001, not their images' own low ids (valkey 999, postgres 999/70): ids below 10000
+can collide with users of the node (policy k8s-run-as-non-root). Neither server needs a passwd entry of its own
+(postgres gets one from nss_wrapper); the volumes are group-owned through fsGroup."""
 STORE_SECRET = "data-store-credentials"
 
 
@@ -138,7 +142,7 @@ class InClusterDataStores(pulumi.ComponentResource):
         postgres = stores.postgres
         valkey_version = stores.redis_engine_version("kind")
         self.valkey = self._stateful_set(
-            "valkey", VALKEY_IMAGES[valkey_version], valkey_version, REDIS_PORT, VALKEY_UID, 1000, VALKEY_RESOURCES,
+            "valkey", VALKEY_IMAGES[valkey_version], valkey_version, REDIS_PORT, STORE_UID, STORE_UID, VALKEY_RESOURCES,
             stores.redis.storage_size, "/data",
             command=["valkey-server"],
             arguments=["--port", str(REDIS_PORT), "--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes",
@@ -149,7 +153,7 @@ class InClusterDataStores(pulumi.ComponentResource):
         )
         pg_version = stores.postgres_engine_version("kind")
         self.postgres = self._stateful_set(
-            "postgres", POSTGRES_IMAGES[pg_version], pg_version, POSTGRES_PORT, POSTGRES_UID, POSTGRES_UID,
+            "postgres", POSTGRES_IMAGES[pg_version], pg_version, POSTGRES_PORT, STORE_UID, STORE_UID,
             POSTGRES_RESOURCES, f"{postgres.storage_gb}Gi", "/var/lib/postgresql/data",
             command=None, arguments=None,
             env=[EnvVarArgs(name="POSTGRES_DB", value=postgres.database),
@@ -222,6 +226,10 @@ class InClusterDataStores(pulumi.ComponentResource):
                    for volume in scratch]
         mounts = [VolumeMountArgs(name="data", mount_path=data_path),
                   *(VolumeMountArgs(name=volume, mount_path=path) for volume, path in scratch.items())]
+        # Its own identity, with no API token: the namespace's `default` account would be shared by every pod.
+        service_account = k8s.core.v1.ServiceAccount(f"{component}-service-account", metadata=ObjectMetaArgs(
+            name=component, namespace=namespace, labels=labels), automount_service_account_token=False,
+            opts=self._inside)
         k8s.core.v1.Service(f"{component}-service", metadata=ObjectMetaArgs(
             name=component, namespace=namespace, labels=labels), spec=ServiceSpecArgs(
             type="ClusterIP", selector=selector_labels(component),
@@ -232,13 +240,16 @@ class InClusterDataStores(pulumi.ComponentResource):
             template=PodTemplateSpecArgs(
                 metadata=ObjectMetaArgs(labels=labels),
                 spec=PodSpecArgs(
+                    service_account_name=component,
                     automount_service_account_token=False, enable_service_links=False,
                     security_context=pod_security, node_selector=dict(args.node_selector),
                     tolerations=[TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=t.effect)
                                  for t in args.tolerations] or None,
                     termination_grace_period_seconds=30,
                     containers=[ContainerArgs(
-                        name=component, image=image, image_pull_policy="IfNotPresent", command=command,
+                        name=component, image=image, command=command,
+                        # Pinned by tag, not digest: checked against the registry on every start.
+                        image_pull_policy="Always",
                         args=arguments, env=env,
                         ports=[ContainerPortArgs(name="tcp", container_port=port, protocol="TCP")],
                         resources=_resources(shape), security_context=container_security, volume_mounts=mounts,
@@ -256,4 +267,4 @@ class InClusterDataStores(pulumi.ComponentResource):
                 spec=PersistentVolumeClaimSpecArgs(
                     access_modes=["ReadWriteOnce"], storage_class_name=args.storage_class,
                     resources=VolumeResourceRequirementsArgs(requests={"storage": size})))],
-        ), opts=self._inside)
+        ), opts=pulumi.ResourceOptions.merge(self._inside, pulumi.ResourceOptions(depends_on=[service_account])))
