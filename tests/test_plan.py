@@ -112,4 +112,5 @@ def test_plan_shows_one_rendered_object() -> None:
     missing = subprocess.run([sys.executable, "-m", "offline.plan", "dev", "--show", "Service/nope"],
                              cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert missing.returncode == 2
-    assert "did you mean: Service/browser-platform/api, Service/browser-platform/browser" in missing.stderr
+    assert ("did you mean: Service/browser-data/postgres, Service/browser-data/valkey, Service/browser-platform/api, "
+            "Service/browser-platform/browser") in missing.stderr
