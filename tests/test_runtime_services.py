@@ -25,15 +25,23 @@ import yaml
 from capacity import platform_services as sizes
 from capacity.report import load_config
 from components import charts
+from offline.chart_values import CHARTS_DIR
 from offline.harness import StackEvaluation, evaluate_stack, stack_file_config, stack_names
 from stack_config import ConfigError, validate_stack_config
 from stack_config.sizing import platform_services_for
 
 from .test_capacity import CHART_PATHS, DAEMONSET_PATHS
+from .upstream_data import require
 
 STACKS = stack_names()
 RELEASE = "kubernetes:helm.sh/v3:Release"
-CHARTS_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "charts"
+
+
+@pytest.fixture(autouse=True)
+def _upstream_data() -> None:
+    """These tests read the pinned charts' defaults and CRDs in ../shared: required in CI, skipped elsewhere."""
+    require(CHARTS_DIR)
+    require(CHARTS_DIR.parent / "crd-schemas")
 Evaluated = Callable[[str], StackEvaluation]
 
 
