@@ -113,7 +113,7 @@ def autoscaler_values(cluster_name: str, region: str, image_tag: str, pools: lis
         },
         # Requests and replicas from capacity/platform_services.py, which the capacity model counts.
         "replicaCount": sizes.CLUSTER_AUTOSCALER_REPLICAS.max,
-        "resources": {"requests": sizes.CLUSTER_AUTOSCALER.values(), "limits": {"memory": "600Mi"}},
+        "resources": sizes.CLUSTER_AUTOSCALER.resource_values(),  # requests and limits from the capacity model
         "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "containerSecurityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
