@@ -15,9 +15,8 @@ from .autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
 from .cluster import ClusterHandle
 from .data import build_data_stores
 from .labels import selector_labels
-from .network_policies import ExtraEgress
 from .webhook_ports import control_plane_ports
-from .workloads import StoreWiring, Workloads, WorkloadsArgs
+from .workloads import StoreArgs, Workloads, WorkloadsArgs
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,10 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     services = PlatformServices.install(config, cluster, settings.secrets, on_cluster)
     stores = build_data_stores(config, cluster, settings.secrets, selector_labels("api"), on_cluster)
-    store_args: StoreWiring = {} if stores is None else {
+    store_args: StoreArgs = {} if stores is None else {
         "store_env": stores.env, "store_secret_env": stores.secret_env,
         "api_service_account_annotations": stores.service_account_annotations, "store_after": stores.after,
-        "api_extra_egress": [ExtraEgress(port=e.port, end_port=e.end_port, cidrs=list(e.cidrs), namespace=e.namespace,
-                                         pod_selector=e.pod_selector) for e in stores.egress],
+        "api_extra_egress": list(stores.egress),
     }
 
     workloads = Workloads("workloads", WorkloadsArgs(

@@ -93,7 +93,7 @@ class WorkloadHooks(TypedDict, total=False):
     pods_after: list[pulumi.Resource]
 
 
-class StoreWiring(TypedDict, total=False):
+class StoreArgs(TypedDict, total=False):
     """The WorkloadsArgs fields the data layer sets (components/data), unpacked into WorkloadsArgs."""
 
     store_env: dict[str, pulumi.Input[str]]

@@ -11,10 +11,11 @@ import pulumi
 from stack_config.platform import PlatformConfig
 
 from ..cluster import AwsNetwork, ClusterHandle, EksIdentity, GcpNetwork, GkeIdentity
+from ..network_policies import ExtraEgress
 from ..workloads import tolerations_for
-from .wiring import StoreEgress, StoreWiring, secret
+from .wiring import StoreWiring, secret
 
-__all__ = ["StoreEgress", "StoreWiring", "build_data_stores"]
+__all__ = ["StoreWiring", "build_data_stores"]
 
 
 def external_wiring(config: PlatformConfig, secrets: dict[str, str]) -> StoreWiring:
@@ -30,8 +31,8 @@ def external_wiring(config: PlatformConfig, secrets: dict[str, str]) -> StoreWir
              "POSTGRES_SSLMODE": "require" if postgres.tls else "disable"},
         secret_env={"REDIS_PASSWORD": secret(secrets, redis.secret),
                     "POSTGRES_PASSWORD": secret(secrets, postgres.secret)},
-        egress=[StoreEgress("redis", redis.port, cidrs=[redis.cidr]),
-                StoreEgress("postgres", postgres.port, cidrs=[postgres.cidr])],
+        egress=[ExtraEgress(redis.port, cidrs=[redis.cidr]),
+                ExtraEgress(postgres.port, cidrs=[postgres.cidr])],
         outputs={"redisEndpoint": redis.host, "postgresEndpoint": postgres.host,
                  "postgresReadEndpoints": postgres.host},
     )

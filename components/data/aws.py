@@ -16,7 +16,8 @@ import pulumi_aws as aws
 from stack_config.data import DataStoresSettings, Flavor
 
 from ..cluster import AwsNetwork
-from .wiring import POSTGRES_PORT, REDIS_PORT, StoreEgress, StoreWiring, secret
+from ..network_policies import ExtraEgress
+from .wiring import POSTGRES_PORT, REDIS_PORT, StoreWiring, secret
 
 CLUSTER_MODE_PARAMETER_GROUPS = {"valkey": "default.valkey{major}.cluster.on", "redis": "default.redis{major}.cluster.on"}
 """ElastiCache's default parameter group for cluster mode per engine major (cluster mode needs `cluster.on`)."""
@@ -169,8 +170,8 @@ class AwsDataStores(pulumi.ComponentResource):
             },
             secret_env={"REDIS_PASSWORD": secret(args.secrets, stores.redis.auth_secret),
                         "POSTGRES_PASSWORD": secret(args.secrets, postgres.password_secret)},
-            egress=[StoreEgress("redis", REDIS_PORT, cidrs=[network.vpc_cidr]),
-                    StoreEgress("postgres", POSTGRES_PORT, cidrs=[network.vpc_cidr])],
+            egress=[ExtraEgress(REDIS_PORT, cidrs=[network.vpc_cidr]),
+                    ExtraEgress(POSTGRES_PORT, cidrs=[network.vpc_cidr])],
             outputs={"dataAlertsTopic": self.topic.arn,
                      "redisEndpoint": self.redis.configuration_endpoint_address,
                      "postgresEndpoint": self.postgres.address, "postgresReadEndpoints": read_host},

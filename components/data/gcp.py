@@ -18,7 +18,8 @@ import pulumi_gcp as gcp
 from stack_config.data import DataStoresSettings
 
 from ..cluster import GcpNetwork
-from .wiring import POSTGRES_PORT, REDIS_PORT, StoreEgress, StoreWiring, secret
+from ..network_policies import ExtraEgress
+from .wiring import POSTGRES_PORT, REDIS_PORT, StoreWiring, secret
 
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
 
@@ -165,14 +166,14 @@ class GcpDataStores(pulumi.ComponentResource):
             },
             secret_env={"POSTGRES_PASSWORD": secret(args.secrets, postgres.password_secret)},
             # Clients discover the cluster on 6379 and then talk to the shards' PSC ports (11000-13047).
-            egress=[StoreEgress("redis", REDIS_PORT, cidrs=[stores.psc_subnet_cidr]),
-                    StoreEgress("redis-shards", 11000, end_port=13047, cidrs=[stores.psc_subnet_cidr]),
+            egress=[ExtraEgress(REDIS_PORT, cidrs=[stores.psc_subnet_cidr]),
+                    ExtraEgress(11000, end_port=13047, cidrs=[stores.psc_subnet_cidr]),
                     # IAM auth needs an access token from the GKE metadata server, which the API's default-deny
                     # egress would block: on Dataplane V2 it answers on 169.254.169.252:988 (GKE's Workload
                     # Identity troubleshooting notes), reached through the usual 169.254.169.254:80.
-                    StoreEgress("metadata-server", 988, cidrs=["169.254.169.252/32"]),
-                    StoreEgress("metadata", 80, cidrs=["169.254.169.254/32"]),
-                    StoreEgress("postgres", POSTGRES_PORT, cidrs=[stores.private_service_cidr])],
+                    ExtraEgress(988, cidrs=["169.254.169.252/32"]),
+                    ExtraEgress(80, cidrs=["169.254.169.254/32"]),
+                    ExtraEgress(POSTGRES_PORT, cidrs=[stores.private_service_cidr])],
             service_account_annotations={WORKLOAD_IDENTITY_ANNOTATION: api_account.email},
             outputs={"redisEndpoint": valkey_host, "postgresEndpoint": self.postgres.private_ip_address,
                      "postgresReadEndpoints": read_host},

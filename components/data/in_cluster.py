@@ -53,7 +53,8 @@ from stack_config.cluster import Taint
 from stack_config.data import DataStoresSettings
 
 from ..labels import selector_labels, standard_labels
-from .wiring import POSTGRES_PORT, REDIS_PORT, StoreEgress, StoreWiring, secret
+from ..network_policies import ExtraEgress
+from .wiring import POSTGRES_PORT, REDIS_PORT, StoreWiring, secret
 
 # Exact versions, not floating tags: a restart never pulls a different server (a new Postgres major cannot read
 # the old data directory), and a bump is a reviewed change. Not digests: they cannot be resolved or checked
@@ -205,8 +206,8 @@ class InClusterDataStores(pulumi.ComponentResource):
             },
             secret_env={"REDIS_PASSWORD": secret(args.secrets, stores.redis.auth_secret),
                         "POSTGRES_PASSWORD": secret(args.secrets, postgres.password_secret)},
-            egress=[StoreEgress("redis", REDIS_PORT, namespace=namespace_name, pod_selector=selector_labels("valkey")),
-                    StoreEgress("postgres", POSTGRES_PORT, namespace=namespace_name,
+            egress=[ExtraEgress(REDIS_PORT, namespace=namespace_name, pod_selector=selector_labels("valkey")),
+                    ExtraEgress(POSTGRES_PORT, namespace=namespace_name,
                                 pod_selector=selector_labels("postgres"))],
             outputs={"redisEndpoint": host("valkey"), "postgresEndpoint": host("postgres"),
                      "postgresReadEndpoints": host("postgres")},

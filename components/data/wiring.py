@@ -6,20 +6,10 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from ..network_policies import ExtraEgress
+
 REDIS_PORT = 6379
 POSTGRES_PORT = 5432
-
-
-@dataclass(frozen=True)
-class StoreEgress:
-    """One path the API's egress NetworkPolicy opens to a store: an address range or in-cluster pods."""
-
-    name: str
-    port: int
-    end_port: int | None = None
-    cidrs: list[str] = field(default_factory=list)
-    namespace: str | None = None
-    pod_selector: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -28,7 +18,8 @@ class StoreWiring:
     """Endpoints (host, port, TLS, database): the API's `<api>-stores` ConfigMap."""
     secret_env: dict[str, pulumi.Input[str]]
     """Credentials, each from a Pulumi secret: added to the API's Secret (secretKeyRef, never in the ConfigMap)."""
-    egress: list[StoreEgress]
+    egress: list[ExtraEgress]
+    """What the API's egress NetworkPolicy opens: an address range or in-cluster pods per store port."""
     service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """Cloud identity of the API (GKE: the Google service account IAM auth to Memorystore uses)."""
     outputs: dict[str, pulumi.Input[str]] = field(default_factory=dict)
