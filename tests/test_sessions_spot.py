@@ -19,6 +19,8 @@ from capacity.report import load_config
 from offline.harness import StackEvaluation, evaluate_stack, stack_file_config
 from stack_config import ConfigError, validate_stack_config
 
+from .test_capacity import _problems, _validate
+
 KEY = "browser-platform"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -48,17 +50,6 @@ def _config(*browser_pools: dict[str, Any], sessions: tuple[int, int] = (30, 200
 def _pool(name: str, capacity_type: str, types: list[str] | None = None, **extra: Any) -> dict[str, Any]:
     return {"name": name, "labels": {"workload": "browser"}, "taints": _taint(), "capacityType": capacity_type,
             "instanceTypes": types or ["c6i.2xlarge"], **extra}
-
-
-def _validate(config: dict[str, Any]) -> Any:
-    values = {key: json.dumps(value) for key, value in config.items()} | {"grafanaAdminPassword": "x"}
-    return validate_stack_config(values, {"grafanaAdminPassword"}).config
-
-
-def _problems(config: dict[str, Any]) -> list[str]:
-    with pytest.raises(ConfigError) as raised:
-        _validate(config)
-    return raised.value.problems
 
 
 def _prod_config(change: Callable[[dict[str, Any]], None]) -> list[str]:

@@ -473,3 +473,7 @@ CASES += PEERS_CASES
 from .data_stores_cases import DATA_STORE_CASES  # noqa: E402
 
 CASES += DATA_STORE_CASES
+# Cases of the browser-session policies (policy/browser_platform_policies/runtime_sessions.py).
+from .runtime_sessions_cases import RUNTIME_SESSIONS_CASES  # noqa: E402
+
+CASES += RUNTIME_SESSIONS_CASES

@@ -10,14 +10,10 @@ from collections.abc import Callable
 import pytest
 from pulumi.output import UNKNOWN
 
-from offline.harness import StackEvaluation, stack_names
+from offline.harness import RecordedResource, StackEvaluation, stack_names
 
 from .cases import CASES, Case, deployment
 from .pack import POLICY_DIR, Diagnostic, PackProcess, mutated
-from .test_runtime_sessions import RUNTIME_SESSIONS_CASES
-
-ALL_CASES = [*CASES, *RUNTIME_SESSIONS_CASES]
-"""cases.py's and those kept next to a policy module's own tests (one import per module)."""
 
 STACKS = stack_names()
 
@@ -71,7 +67,7 @@ def test_stack_passes_its_own_config_at_mandatory(pack: PackProcess, evaluated: 
     assert known == still_expected, "a known program violation is fixed: drop it from KNOWN_PROGRAM_VIOLATIONS"
 
 
-def run_case(pack: PackProcess, resources: list, case: Case) -> list[Diagnostic]:  # type: ignore[type-arg]
+def run_case(pack: PackProcess, resources: list[RecordedResource], case: Case) -> list[Diagnostic]:
     document = {**config_document(case.stack), **case.config}
     pack.configure(document, force_all="mandatory")
     copy_ = mutated(resources)
@@ -81,7 +77,7 @@ def run_case(pack: PackProcess, resources: list, case: Case) -> list[Diagnostic]
     return pack.analyze_stack(copy_)
 
 
-@pytest.mark.parametrize("case", ALL_CASES, ids=[c.id for c in ALL_CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_violation_is_reported(pack: PackProcess, evaluated: Callable[[str], StackEvaluation], case: Case) -> None:
     diagnostics = run_case(pack, evaluated(case.stack).resources, case)
     mine = [d for d in diagnostics if d.policy == case.policy]
@@ -106,7 +102,7 @@ def all_cases() -> list[Case]:
 
 
 def test_every_policy_has_a_violating_case(pack: PackProcess) -> None:
-    assert set(pack.policy_names) <= {c.policy for c in [*ALL_CASES, *all_cases()]}
+    assert set(pack.policy_names) <= {c.policy for c in all_cases()}
 
 
 def test_unknown_values_are_skipped_with_a_note(pack: PackProcess, evaluated: Callable[[str], StackEvaluation]) -> None:

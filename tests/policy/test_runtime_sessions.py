@@ -1,14 +1,12 @@
 """Runtime rules for browser sessions (policy/browser_platform_policies/runtime_sessions.py) over the real analyzer
 protocol, and the base + burst pair as the capacity and spot policies of stack.py see it.
 
-`RUNTIME_SESSIONS_CASES` are run by test_protocol.py's `test_violation_is_reported` with the cases of cases.py
-(this module imports nothing from test_protocol, so that import has no cycle); the tests here add the compliant
-side (the stacks as built) and what the base + burst pair changes.
+The violating cases (runtime_sessions_cases.py) run with the others in test_protocol.py; the tests here add the
+compliant side (the stacks as built) and what the base + burst pair changes.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,54 +14,10 @@ import pytest
 
 from offline.harness import RecordedResource, StackEvaluation
 
-from .cases import Case, edit, named, pod, si
-from .pack import POLICY_DIR, Diagnostic, PackProcess, mutated
-
-SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
-
-
-def _annotations(resource: RecordedResource) -> dict[str, Any]:
-    annotations: dict[str, Any] = resource.inputs["spec"]["template"]["metadata"]["annotations"]
-    return annotations
-
-
-def _evictable(resource: RecordedResource) -> None:
-    _annotations(resource).pop(SAFE_TO_EVICT)
-
-
-def _autoscaler_grace(seconds: float) -> Callable[[RecordedResource], None]:
-    def change(release: RecordedResource) -> None:
-        release.inputs["values"]["extraArgs"]["max-graceful-termination-sec"] = seconds
-    return change
-
-
-RUNTIME_SESSIONS_CASES: list[Case] = [
-    Case("prod-browser-evictable", "browser-scale-down-eviction",
-         edit("apps/v1:Deployment", "browser-deployment", _evictable, analyze=False),
-         "evicts it mid-session and holds the node up to 3630s", stack="prod"),
-    Case("prod-autoscaler-default-grace", "browser-scale-down-eviction",
-         edit("helm.sh/v3:Release", "cluster-autoscaler", _autoscaler_grace(600.0), analyze=False),
-         "kills any pod it evicts after 600s", stack="prod"),
-    Case("prod-gcp-browser-evictable", "browser-scale-down-eviction",
-         edit("apps/v1:Deployment", "browser-deployment", _evictable, analyze=False),
-         "GKE's cluster autoscaler (at most 600s per pod on scale-down) scales its node down without waiting for "
-         "them: it kills it after 600s", stack="prod-gcp"),
-    Case("prod-mixed-shapes", "node-group-one-shape",
-         edit("aws:eks/nodeGroup:NodeGroup", "browser", si("instanceTypes", ["c7i.2xlarge", "m7i.2xlarge"])),
-         "m7i.2xlarge (8 vCPU / 32 GiB)", stack="prod"),
-]
-
-
-def config_document(stack: str) -> dict[str, object]:
-    document: dict[str, object] = json.loads((POLICY_DIR / "config" / f"{stack}.json").read_text())
-    return document
-
-
-def run_case(pack: PackProcess, resources: list[RecordedResource], case: Case) -> list[Diagnostic]:
-    pack.configure(config_document(case.stack), force_all="mandatory")
-    copy_ = mutated(resources)
-    target = case.mutate(copy_)
-    return pack.analyze(target, copy_) if target is not None else pack.analyze_stack(copy_)
+from .cases import Case, edit, named, pod
+from .pack import PackProcess, mutated
+from .runtime_sessions_cases import SAFE_TO_EVICT, make_evictable, template_annotations
+from .test_protocol import config_document, run_case
 
 
 def mine(diagnostics: list[Any], policy: str) -> list[Any]:
@@ -75,7 +29,7 @@ def test_browser_pods_keep_their_node_and_the_autoscaler_waits_their_grace(
         pack: PackProcess, evaluated: Callable[[str], StackEvaluation], stack: str) -> None:
     resources = evaluated(stack).resources
     browser = named(resources, "apps/v1:Deployment", "browser-deployment")
-    assert _annotations(browser)[SAFE_TO_EVICT] == "false"
+    assert template_annotations(browser)[SAFE_TO_EVICT] == "false"
     assert pod(browser)["terminationGracePeriodSeconds"] == 3630.0  # sessionTimeoutSeconds 3600 + drain buffer 30
     pack.configure(config_document(stack), force_all="mandatory")
     assert mine(pack.analyze_stack(mutated(resources)), "browser-scale-down-eviction") == []
@@ -101,7 +55,7 @@ def test_autoscaler_grace_is_also_read_from_custom_args(pack: PackProcess,
 
 def test_kind_has_no_node_scale_down(pack: PackProcess, evaluated: Callable[[str], StackEvaluation]) -> None:
     case = Case("dev-evictable", "browser-scale-down-eviction",
-                edit("apps/v1:Deployment", "browser-deployment", _evictable, analyze=False), "")
+                edit("apps/v1:Deployment", "browser-deployment", make_evictable, analyze=False), "")
     assert mine(run_case(pack, evaluated("dev").resources, case), case.policy) == []
 
 
