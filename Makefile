@@ -32,7 +32,7 @@ plan: python-check
 	  $(if $(DIFF_OUT),--diff-out '$(DIFF_OUT)')
 
 capacity: python-check
-	$(PYTHON) -m capacity.report $(STACK)
+	$(PYTHON) -m scripts.capacity_report $(STACK)
 
 up-dev:
 	./scripts/up-dev.sh

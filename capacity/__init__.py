@@ -1,7 +1,7 @@
 """Capacity model: how many pods fit on a node, how many nodes a pool needs, and what that costs.
 
 Pure Python (no Pulumi, no pydantic, no `stack_config` import), so the CrossGuard policy pack, the stack
-config validators and the `python -m capacity.report` command all use the same arithmetic.
+config validators and the `python -m scripts.capacity_report` command all use the same arithmetic.
 
 Units: CPU in millicores (int), memory in bytes (int), prices in USD. The instance table and its prices live
 in `capacity.prices` (dated by `PRICES_AS_OF`; list prices for us-east-1 / us-central1, refresh them).

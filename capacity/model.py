@@ -118,14 +118,14 @@ PROVIDER_DAEMONSETS: dict[Provider, tuple[DaemonSet, ...]] = {
 }
 
 ISTIO_CNI = DaemonSet("istio-cni-node", platform_services.ISTIO_CNI_NODE.resources)
-"""Istio's CNI node agent (sidecar mode), at the requests components/mesh.py sets (`capacity.platform_services`)."""
+"""Istio's CNI node agent (sidecar mode), at the requests components/services/mesh.py sets (`capacity.platform_services`)."""
 
 ISTIO_SIDECAR = Resources.of("100m", "128Mi")
 """The istio-proxy sidecar's default requests (`global.proxy.resources`). The seeds measured ~10m / ~50MB of
 use; the scheduler reserves the requests, which is what capacity is about."""
 
 NODE_EXPORTER = DaemonSet("node-exporter", platform_services.NODE_EXPORTER.resources)
-"""Prometheus node-exporter, at the requests components/monitoring.py sets (`capacity.platform_services`)."""
+"""Prometheus node-exporter, at the requests components/services/monitoring.py sets (`capacity.platform_services`)."""
 
 MONITORING_STACK = Resources.of("500m", "1Gi")
 """The seeds' "Monitoring: ~1GB RAM, ~500m CPU total" (Prometheus, Grafana, Alertmanager). Kept for callers

@@ -2,9 +2,9 @@
 
 Both sides import this module, so the numbers cannot drift apart:
 
-- the components (components/mesh.py, monitoring.py, keda.py, tls.py, metrics_server.py, cluster_autoscaler.py)
+- the components (components/services/mesh.py, monitoring.py, keda.py, tls.py, metrics_server.py, cluster_autoscaler.py)
   write these requests and replica counts into their charts' values;
-- the capacity model (`capacity.model`, `stack_config.sizing`, `python -m capacity.report`, `capacity.tiers`)
+- the capacity model (`capacity.model`, `stack_config.sizing`, `python -m scripts.capacity_report`, `capacity.tiers`)
   places the same pods on the node pool that carries them.
 
 Pure Python, no Pulumi. tests/test_capacity.py reads the Helm release inputs the program registers for every
@@ -268,7 +268,7 @@ def platform_layers(flavor: Provider, *, mesh: bool, monitoring: bool, keda: boo
                     highly_available: bool | None = None, gateway: bool | None = None) -> tuple[PlatformLayer, ...]:
     """The platform services' pods on a cluster of `flavor` with these add-ons on, one layer per service.
 
-    `highly_available` defaults to "not kind" (what components/addons.py passes); `gateway` (the Istio ingress
+    `highly_available` defaults to "not kind" (what components/platform_services.py passes); `gateway` (the Istio ingress
     gateway, installed with `ingress`) defaults to `tls`, because cert-manager is installed for the same
     `ingress` block. Both need the mesh. Layers in install order: metrics-server, cluster-autoscaler, mesh,
     monitoring, tls, keda.

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Literal
 
 Provider = Literal["eks", "gke", "kind"]
-"""Where the cluster runs; also the platform's cluster flavor (components/cluster.py: ClusterFlavor)."""
+"""Where the cluster runs; also the platform's cluster flavor (components/clusters/handle.py: ClusterFlavor)."""
 
 MI = 2**20
 GI = 2**30

@@ -10,13 +10,13 @@ from stack_config import StackSettings
 from stack_config.egress import gke_nat_ports
 from stack_config.platform import PlatformConfig
 
-from .addons import PlatformServices
-from .autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
-from .cluster import ClusterHandle
+from .clusters.handle import ClusterHandle
+from .common.labels import selector_labels
+from .common.webhook_ports import control_plane_ports
 from .data import build_data_stores
-from .labels import selector_labels
-from .webhook_ports import control_plane_ports
-from .workloads import StoreArgs, Workloads, WorkloadsArgs
+from .platform_services import PlatformServices
+from .workloads.autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
+from .workloads.group import StoreArgs, Workloads, WorkloadsArgs
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,14 @@ def build_cluster(config: PlatformConfig) -> ClusterHandle:
     # modules alone take about a second), which a stack on another kind of cluster must not pay on every run.
     cluster = config.cluster
     if cluster.kind == "kind":
-        from .kind_cluster import KindCluster, KindClusterArgs
+        from .clusters.kind import KindCluster, KindClusterArgs
         return KindCluster("cluster", KindClusterArgs(cluster=cluster)).handle
     if cluster.kind == "eks":
-        from .eks_cluster import EksCluster, EksClusterArgs
+        from .clusters.eks import EksCluster, EksClusterArgs
         return EksCluster("cluster", EksClusterArgs(
             cluster=cluster, pod_grace_seconds=config.workloads.browser.termination_grace_seconds)).handle
     if cluster.kind == "gke":
-        from .gke_cluster import GkeCluster, GkeClusterArgs
+        from .clusters.gke import GkeCluster, GkeClusterArgs
         # The cluster layer gets what the services above need from it as data: the control plane's webhook ports
         # and the NAT ports the browser sessions need.
         return GkeCluster("cluster", GkeClusterArgs(cluster=cluster, control_plane_ports=control_plane_ports(config),

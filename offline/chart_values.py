@@ -6,7 +6,7 @@ recorded `helm.sh/v3:Release` (or `v4:Chart`) to the data of its pinned chart ve
 path the chart does not define, plus what the chart's values.schema.json (where it has one) rejects.
 
 The data are copies of the charts' values.yaml/values.schema.json/Chart.yaml (../shared/charts/README.md says
-where each came from). When a pin in components/charts.py moves to a version with no data directory and no
+where each came from). When a pin in components/common/charts.py moves to a version with no data directory and no
 stand-in declared in `STAND_INS`, `chart_data_dir` raises `MissingChartDataError` naming the refresh command.
 """
 
@@ -25,7 +25,8 @@ import jsonschema
 import jsonschema.validators
 import yaml
 
-from components import charts, cluster_autoscaler
+from components.clusters import node_autoscaler
+from components.common import charts
 
 from .harness import REPO_ROOT, RecordedResource, StackEvaluation
 
@@ -84,7 +85,7 @@ SOURCES: tuple[ChartSource, ...] = (
                 "deploy/charts/cert-manager"),
     ChartSource("kube-prometheus-stack", "kube-prometheus-stack", charts.KUBE_PROMETHEUS_STACK.repo,
                 "prometheus-community/helm-charts", "kube-prometheus-stack-{version}", "charts/kube-prometheus-stack"),
-    ChartSource("cluster-autoscaler", "cluster-autoscaler", cluster_autoscaler.CHART_REPOSITORY, "kubernetes/autoscaler",
+    ChartSource("cluster-autoscaler", "cluster-autoscaler", node_autoscaler.CHART_REPOSITORY, "kubernetes/autoscaler",
                 "cluster-autoscaler-chart-{version}", "cluster-autoscaler/charts/cluster-autoscaler"),
 )
 SOURCE_BY_CHART = {(s.repo, s.chart): s for s in SOURCES}
@@ -127,9 +128,9 @@ class MissingChartDataError(Exception):
 
 
 def pinned_charts() -> list[tuple[str, str]]:
-    """(chart key, version) of every pin in components/charts.py.
+    """(chart key, version) of every pin in components/common/charts.py.
 
-    cluster-autoscaler's per-Kubernetes-minor pins (components/cluster_autoscaler.py) are checked through the
+    cluster-autoscaler's per-Kubernetes-minor pins (components/clusters/node_autoscaler.py) are checked through the
     releases the stacks record: only the minor a stack runs needs data.
     """
     return [(key, chart.version) for key, chart in charts.ALL_PINNED.items()]
@@ -154,7 +155,7 @@ def shared_data_missing(directory: Path) -> str | None:
     return (
         f"{directory} is missing: it holds upstream data kept next to the repository, not in it (CI always has "
         f"it). Charts: `helm pull --repo <repo> <chart> --version <pin> --untar` for each pin in "
-        f"components/charts.py, copied to ../shared/charts/<chart>-<pin>/ (README there); CRD schemas: the pinned "
+        f"components/common/charts.py, copied to ../shared/charts/<chart>-<pin>/ (README there); CRD schemas: the pinned "
         f"charts' CRDs converted as ../shared/crd-schemas/README.md describes."
     )
 

@@ -1,7 +1,7 @@
 """Entry point the Pulumi CLI runs (`python -m pulumi.policy <engine> policy/`): build the pack, which serves.
 
 The pack must run from this repository: the capacity policy imports the repo's `capacity` package (the same
-model `python -m capacity.report` uses), so the repo root, the parent of this directory, goes on sys.path.
+model `python -m scripts.capacity_report` uses), so the repo root, the parent of this directory, goes on sys.path.
 """
 
 import sys

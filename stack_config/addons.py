@@ -75,7 +75,7 @@ class ProxyResources(StrictModel):
 
 class SessionAffinity(StrictModel):
     """What the API's consistent hash keys on (gateway and meshed clients to the API): exactly one of a cookie or a
-    request header. The browser pod of a session is picked by the API, not by a hash (components/mesh.py)."""
+    request header. The browser pod of a session is picked by the API, not by a hash (components/services/mesh.py)."""
 
     cookie: str | None = None
     header: str | None = None
@@ -106,7 +106,7 @@ class MeshSettings(StrictModel):
 
     enabled: bool = True
     istio_version: str | None = Field(
-        default=None, description="Override of the pinned Istio chart version in components/charts.py.",
+        default=None, description="Override of the pinned Istio chart version in components/common/charts.py.",
     )
     proxy: ProxyResources = ProxyResources()
     session_affinity: SessionAffinity = SessionAffinity(cookie="session")

@@ -443,5 +443,5 @@ class GkeClusterConfig(ClusterBase):
     @property
     def zone_count(self) -> int:
         """Zones a regional pool spans: `zones`, else three (GKE's default for most regions; the same number as
-        components/gke_cluster.py DEFAULT_ZONE_COUNT). A pool's initial size is set per zone."""
+        components/clusters/gke.py DEFAULT_ZONE_COUNT). A pool's initial size is set per zone."""
         return len(self.zones) if self.zones else 3

@@ -20,11 +20,11 @@ CLUSTER_KINDS = ("kind", "eks", "gke")
 
 KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 ADDON_NAMESPACES = ("istio-system", "monitoring", "cert-manager", "keda")
-"""Namespaces the platform services create for themselves (components/mesh.py, monitoring.py, tls.py, keda.py;
+"""Namespaces the platform services create for themselves (components/services/mesh.py, monitoring.py, tls.py, keda.py;
 tests/test_config_validation.py keeps the two lists in step). Sharing one would register two Namespace objects
 with the same name, and the second fails on `pulumi up`."""
 METRICS_PORT = "metrics"
-"""The named port Prometheus scrapes on every workload (components/metrics_contract.py: METRICS_PORT_NAME)."""
+"""The named port Prometheus scrapes on every workload (components/common/metrics_contract.py: METRICS_PORT_NAME)."""
 
 
 class NetworkSettings(StrictModel):

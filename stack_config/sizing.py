@@ -5,13 +5,13 @@
 capacity model; if it writes a `maxNodes` that cannot hold its workloads at maximum scale, or a pod fits on
 no node of its type, the config is rejected with the key path and what would fit. Pools of workloads with raw
 replica bounds are validated as before, except that a pod larger than a cloud node is rejected (the report
-and the policy pack show whether they fit). `pool_plans` gives `python -m capacity.report` the same view.
+and the policy pack show whether they fit). `pool_plans` gives `python -m scripts.capacity_report` the same view.
 
 The pool's node type is its first `instanceTypes` entry (every entry has the same shape, `stack_config.cluster`);
 kind pools use the `kind` node of the capacity table. A pool with a type the table does not know is not checked.
 
 A workload whose nodeSelector matches exactly two pools, one `onDemand` and one `spot`, runs on a **base and a
-burst pool** (`base_and_burst`): its pods prefer on-demand nodes (components/workload.py), so the base carries
+burst pool** (`base_and_burst`): its pods prefer on-demand nodes (components/workloads/workload.py), so the base carries
 its minimum replicas and the spot burst only what the base cannot hold, and a spot reclaim never takes the floor.
 The base's share is `min(replicas, what maxNodes base nodes hold)`, the burst's the rest. A session-sized workload
 derives the base's bounds from `minSessions` (minNodes = maxNodes = the nodes its minimum needs, on GKE rounded
@@ -153,7 +153,7 @@ class PoolPlan:
 
 
 def platform_services_for(config: PlatformConfig) -> tuple[PlatformLayer, ...]:
-    """The platform services components/addons.py installs for this config, under the same conditions."""
+    """The platform services components/platform_services.py installs for this config, under the same conditions."""
     mesh = config.mesh.enabled
     ingress = config.ingress is not None and mesh
     keda = config.autoscaling.keda.enabled and config.workloads.browser.autoscaling is not None
@@ -164,7 +164,7 @@ def platform_services_for(config: PlatformConfig) -> tuple[PlatformLayer, ...]:
 def platform_placement(config: PlatformConfig) -> dict[int, tuple[PlatformLayer, ...]]:
     """Pool index -> the platform layers counted on it: every layer on the first pool without a NoSchedule/NoExecute
     taint; cluster-autoscaler on the first untainted on-demand pool if there is one (its nodeSelector,
-    components/cluster_autoscaler.py). Empty when no pool is untainted (validation rejects that config)."""
+    components/clusters/node_autoscaler.py). Empty when no pool is untainted (validation rejects that config)."""
     pools = config.cluster.node_pools
     home = next((i for i, pool in enumerate(pools) if pool.schedules_system_pods), None)
     if home is None:

@@ -85,7 +85,7 @@ class SecurityOverrides(StrictModel):
 
 class WorkloadBase(StrictModel):
     PLATFORM_ENV: ClassVar[tuple[str, ...]] = ()
-    """Environment variables the platform sets in the workload's ConfigMap (components/workloads.py)."""
+    """Environment variables the platform sets in the workload's ConfigMap (components/workloads/group.py)."""
 
     image: str
     image_digest: str | None = None

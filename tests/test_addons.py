@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from components import charts
-from components.kind_cluster import GATEWAY_NODE_PORTS
-from components.metrics_contract import (
+from components.clusters.kind import GATEWAY_NODE_PORTS
+from components.common import charts
+from components.common.metrics_contract import (
     BROWSER_SESSIONS_ACTIVE,
     BROWSER_SESSIONS_CAPACITY,
     BROWSER_SESSIONS_QUEUED,

@@ -313,7 +313,7 @@ def test_pool_cost_follows_the_nodes_the_pods_need() -> None:
 
 
 def test_report_costs_the_prod_stack_at_the_nodes_it_needs() -> None:
-    from capacity.report import as_json, load_config, render
+    from scripts.capacity_report import as_json, load_config, render
 
     config = load_config("prod")
     doc = as_json("prod", config)
@@ -423,7 +423,7 @@ def test_platform_pod_larger_than_the_node_is_rejected(monkeypatch: pytest.Monke
 
 
 def test_report_prints_one_line_per_platform_layer() -> None:
-    from capacity.report import as_json, load_config, render
+    from scripts.capacity_report import as_json, load_config, render
 
     config = load_config("prod")
     text, ok = render("prod", config)
@@ -487,7 +487,7 @@ def _at(values: dict[str, Any], path: Path_) -> Any:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_chart_values_use_the_platform_services_numbers(evaluated: Callable[[str], StackEvaluation], stack: str) -> None:
-    from capacity.report import load_config
+    from scripts.capacity_report import load_config
 
     releases = {r.inputs["name"]: r.plain_inputs["values"] for r in evaluated(stack).of_type("kubernetes:helm.sh/v3:Release")}
     layers = platform_services_for(load_config(stack))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components import charts
+from components.common import charts
 from offline import chart_values as cv
 from offline.harness import StackEvaluation
 from tests.conftest import STACKS

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cluster import cluster_identity, kubeconfig_ca
-from components.eks_cluster import SECRETS_KEY_ACTIONS
-from components.kind_cluster import render_kind_commands
+from components.clusters.eks import SECRETS_KEY_ACTIONS
+from components.clusters.handle import cluster_identity, kubeconfig_ca
+from components.clusters.kind import render_kind_commands
 from offline.harness import REPO_ROOT, StackEvaluation, evaluate_stack, stack_file_config
 from stack_config.cluster import KIND_NODE_IMAGES, KindClusterConfig
 

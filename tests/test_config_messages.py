@@ -80,7 +80,7 @@ def test_a_list_of_the_wrong_shape_says_what_a_list_looks_like() -> None:
 
 
 def test_capacity_names_the_region_its_prices_are_for() -> None:
-    from capacity.report import as_json, load_config, render
+    from scripts.capacity_report import as_json, load_config, render
 
     text, _ = render("prod-gcp", load_config("prod-gcp"))
     assert ("NOTE: costs below use us-central1 list prices, not europe-west1's (this stack's region): "

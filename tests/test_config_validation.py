@@ -161,10 +161,10 @@ def test_defaults_are_production_shaped() -> None:
 
 
 def test_reserved_namespaces_are_the_ones_the_services_create() -> None:
-    from components.keda import KedaArgs
-    from components.mesh import ISTIO_NAMESPACE
-    from components.monitoring import MONITORING_NAMESPACE
-    from components.tls import CERT_MANAGER_NAMESPACE
+    from components.services.keda import KedaArgs
+    from components.services.mesh import ISTIO_NAMESPACE
+    from components.services.monitoring import MONITORING_NAMESPACE
+    from components.services.tls import CERT_MANAGER_NAMESPACE
     from stack_config.platform import ADDON_NAMESPACES
 
     keda_namespace = KedaArgs.__dataclass_fields__["namespace"].default

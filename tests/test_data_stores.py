@@ -318,7 +318,7 @@ def test_store_env_names_are_the_ones_the_layer_sets(evaluated: Evaluated) -> No
 
 def test_capacity_counts_the_in_cluster_stores_with_the_requests_the_statefulsets_set(evaluated: Evaluated) -> None:
     from capacity.data_stores import POSTGRES, VALKEY
-    from capacity.report import load_config, render
+    from scripts.capacity_report import load_config, render
 
     for name, requests in (("valkey-statefulset", VALKEY), ("postgres-statefulset", POSTGRES)):
         container = inputs(evaluated("dev"), STATEFUL_SET, name)["spec"]["template"]["spec"]["containers"][0]
@@ -340,7 +340,7 @@ def test_capacity_counts_the_in_cluster_stores_with_the_requests_the_statefulset
     ("prod-gcp", ["6 x HIGHMEM_MEDIUM", "4 x db-custom-2-8192 (primary + REGIONAL standby + 2 read replicas)"]),
 ])
 def test_capacity_lists_the_managed_store_nodes(stack: str, expected: list[str]) -> None:
-    from capacity.report import load_config, render
+    from scripts.capacity_report import load_config, render
 
     text, _ = render(stack, load_config(stack))
     for fragment in expected:

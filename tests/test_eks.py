@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.cluster import cluster_identity
-from components.cluster_autoscaler import RELEASES
+from components.clusters.handle import cluster_identity
+from components.clusters.node_autoscaler import RELEASES
 from offline.harness import RecordedResource, StackEvaluation, is_secret, unwrap_secrets
 from offline.harness import stack_file_config as _stack_file_config
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-from components.gke_cluster import NODE_SERVICE_ACCOUNT_ROLES
+from components.clusters.gke import NODE_SERVICE_ACCOUNT_ROLES
 from offline.harness import RecordedResource, StackEvaluation, is_secret, unwrap_secrets
 
 STACK = "prod-gcp"
@@ -72,7 +72,7 @@ def test_node_pools_translate_labels_taints_capacity_and_bounds(gke: StackEvalua
     assert api["autoscaling"]["totalMinNodeCount"] == 3.0 and api["autoscaling"]["totalMaxNodeCount"] == 6.0
     # minSessions 50 = 5 pods at 3 per c3-standard-8 need 2 nodes; a GKE pool starts with the same count in each
     # of its 3 zones, so the fixed on-demand base is 3 nodes (1 per zone, 9 pods); the spot burst holds the other
-    # 51 of 60 pods on 0-17 nodes. Browser pods prefer the base (components/workloads.py).
+    # 51 of 60 pods on 0-17 nodes. Browser pods prefer the base (components/workloads/group.py).
     base = pool(gke, "browser-base").inputs
     assert base["nodeConfig"]["spot"] is False and base["nodeConfig"]["labels"] == {"workload": "browser"}
     assert base["autoscaling"]["totalMinNodeCount"] == 3.0 and base["autoscaling"]["totalMaxNodeCount"] == 3.0

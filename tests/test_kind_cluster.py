@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import yaml
 
-from components.cluster import cluster_identity, kubeconfig_ca
+from components.clusters.handle import cluster_identity, kubeconfig_ca
 from offline.harness import StackEvaluation, is_secret
 
 COMMAND = "command:local:Command"

@@ -75,7 +75,7 @@ def test_plan_and_capacity_report_a_yaml_syntax_error_with_its_line(tmp_path: Pa
     index = next(i for i, line in enumerate(lines) if line.strip().startswith("name: browser-platform-dev"))
     lines.insert(index + 1, "   bad: [unclosed")
     (project / "Pulumi.typo.yaml").write_text("\n".join(lines) + "\n")
-    for command in (["offline.plan", "typo", "--out", str(tmp_path / "out")], ["capacity.report", "typo"]):
+    for command in (["offline.plan", "typo", "--out", str(tmp_path / "out")], ["scripts.capacity_report", "typo"]):
         result = subprocess.run([sys.executable, "-m", *command], cwd=project, capture_output=True, text=True,
                                 check=False)
         assert result.returncode == 2, command
@@ -89,7 +89,7 @@ def test_capacity_reports_config_problems_like_plan(tmp_path: Path) -> None:
     text = (REPO_ROOT / "Pulumi.dev.yaml").read_text().replace('kubernetesVersion: "1.35"', "kubernetesVersion: 1.30")
     (project / "Pulumi.unquoted.yaml").write_text(text)
     line = next(i for i, row in enumerate(text.splitlines(), 1) if "kubernetesVersion" in row)
-    for command in (["offline.plan", "unquoted", "--out", str(tmp_path / "out")], ["capacity.report", "unquoted"]):
+    for command in (["offline.plan", "unquoted", "--out", str(tmp_path / "out")], ["scripts.capacity_report", "unquoted"]):
         result = subprocess.run([sys.executable, "-m", *command], cwd=project, capture_output=True, text=True,
                                 check=False)
         assert result.returncode == 2, command

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from capacity import nat
-from components import webhook_ports
+from components.common import webhook_ports
 from offline.harness import RecordedResource, StackEvaluation, evaluate_stack, stack_file_config
 from stack_config import ConfigError, validate_stack_config
 from stack_config.egress import browser_sessions_per_node, gke_nat_ports
@@ -95,7 +95,7 @@ def test_firewall_opens_exactly_the_installed_services_ports(evaluated: Callable
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_installed_services_are_the_releases(evaluated: Callable[[str], StackEvaluation], stack: str) -> None:
-    """One decision: what components/addons.py installs is what the firewall's ports are derived from."""
+    """One decision: what components/platform_services.py installs is what the firewall's ports are derived from."""
     config = settings(stack).config
     installed = webhook_ports.installed_services(config)
     for service, chart in CHART_OF_SERVICE.items():

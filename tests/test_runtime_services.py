@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from capacity import platform_services as sizes
-from capacity.report import load_config
-from components import charts
+from components.common import charts
 from offline.chart_values import CHARTS_DIR
 from offline.harness import StackEvaluation, evaluate_stack, stack_file_config, stack_names
+from scripts.capacity_report import load_config
 from stack_config import ConfigError, validate_stack_config
 from stack_config.sizing import platform_services_for
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from capacity.report import load_config
 from offline.harness import StackEvaluation, evaluate_stack, stack_file_config
+from scripts.capacity_report import load_config
 from stack_config import ConfigError, validate_stack_config
 
 from .test_capacity import _problems, _validate
@@ -205,7 +205,7 @@ def test_cluster_autoscaler_grace_follows_the_session_timeout() -> None:
 
 
 def test_capacity_report_shows_each_pools_share() -> None:
-    from capacity.report import render
+    from scripts.capacity_report import render
 
     text, ok = render("prod-gcp", load_config("prod-gcp"))
     assert ok

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.tls import CERT_MANAGER_NAMESPACE, CERT_MANAGER_SERVICE_ACCOUNT
+from components.services.tls import CERT_MANAGER_NAMESPACE, CERT_MANAGER_SERVICE_ACCOUNT
 from offline.harness import RecordedResource, StackEvaluation, evaluate_stack, stack_file_config
 from stack_config import ConfigError, validate_stack_config
 

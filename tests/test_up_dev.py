@@ -117,7 +117,7 @@ def test_small_docker_host_gets_a_warning(project: Path, tmp_path: Path) -> None
 
 
 def test_docker_minimum_in_the_script_and_readme_is_the_capacity_report() -> None:
-    from capacity.report import as_json, load_config
+    from scripts.capacity_report import as_json, load_config
 
     host = as_json("dev", load_config("dev"))["dockerHost"]
     script = (REPO_ROOT / "scripts/prereqs.sh").read_text()

@@ -10,9 +10,9 @@ import pulumi
 
 from stack_config.platform import PlatformConfig
 
-from ..cluster import AwsNetwork, ClusterHandle, EksIdentity, GcpNetwork, GkeIdentity
-from ..network_policies import ExtraEgress
-from ..workloads import tolerations_for
+from ..clusters.handle import AwsNetwork, ClusterHandle, EksIdentity, GcpNetwork, GkeIdentity
+from ..common.scheduling import tolerations_for
+from ..common.traffic import ExtraEgress
 from .wiring import StoreWiring, secret
 
 __all__ = ["StoreWiring", "build_data_stores"]

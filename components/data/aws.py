@@ -15,8 +15,8 @@ import pulumi_aws as aws
 
 from stack_config.data import DataStoresSettings, Flavor
 
-from ..cluster import AwsNetwork
-from ..network_policies import ExtraEgress
+from ..clusters.handle import AwsNetwork
+from ..common.traffic import ExtraEgress
 from .wiring import POSTGRES_PORT, REDIS_PORT, StoreWiring, secret
 
 CLUSTER_MODE_PARAMETER_GROUPS = {"valkey": "default.valkey{major}.cluster.on", "redis": "default.redis{major}.cluster.on"}

@@ -17,8 +17,8 @@ import pulumi_gcp as gcp
 
 from stack_config.data import DataStoresSettings
 
-from ..cluster import GcpNetwork
-from ..network_policies import ExtraEgress
+from ..clusters.handle import GcpNetwork
+from ..common.traffic import ExtraEgress
 from .wiring import POSTGRES_PORT, REDIS_PORT, StoreWiring, secret
 
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"

@@ -52,8 +52,8 @@ from capacity.data_stores import POSTGRES, VALKEY
 from stack_config.cluster import Taint
 from stack_config.data import DataStoresSettings
 
-from ..labels import selector_labels, standard_labels
-from ..network_policies import ExtraEgress
+from ..common.labels import selector_labels, standard_labels
+from ..common.traffic import ExtraEgress
 from .wiring import POSTGRES_PORT, REDIS_PORT, StoreWiring, secret
 
 # Exact versions, not floating tags: a restart never pulls a different server (a new Postgres major cannot read

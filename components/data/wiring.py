@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from ..network_policies import ExtraEgress
+from ..common.traffic import ExtraEgress
 
 REDIS_PORT = 6379
 POSTGRES_PORT = 5432

@@ -687,7 +687,7 @@ def check_recommended_labels(args: ResourceValidationArgs, cfg: Mapping[str, Any
         missing = [label for label in cfg["requiredLabels"] if label not in labels]
         if missing:
             report(f"{_subject(args)}: {where} lacks {', '.join(missing)}. Fix: add the recommended app.kubernetes.io "
-                   "labels (components/labels.py standard_labels).", None)
+                   "labels (components/common/labels.py standard_labels).", None)
 
 
 def policies() -> list[ResourceValidationPolicy]:

@@ -33,7 +33,7 @@ from .stack import _candidates, _model, _requests
 # ---------------------------------------------------------------------------------------------------------
 
 BUILT_IN_STORAGE_CLASSES = {"kind": ("standard",), "gke": ("standard-rwo", "standard", "premium-rwo"), "eks": ()}
-"""Classes a fresh cluster has (components/storage.py keeps the same table; a test compares them)."""
+"""Classes a fresh cluster has (components/clusters/storage.py keeps the same table; a test compares them)."""
 BUILT_IN_DEFAULT_CLASS = {"kind": "standard", "gke": "standard-rwo"}
 """The class a request without storageClassName gets; EKS has had no default since Kubernetes 1.30."""
 DEFAULT_CLASS_ANNOTATIONS = ("storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class")
@@ -203,7 +203,7 @@ CONTROL_PLANE_CALLEES: dict[str, tuple[tuple[str, str | None, int], ...]] = {
     "kube-prometheus-stack": (("prometheus-operator admission webhook", "prometheusOperator.tls.internalPort", 10250),),
     "metrics-server": (("metrics-server (metrics.k8s.io)", "containerPort", 10250),),
 }
-"""Defaults from the pinned charts' values.yaml (../shared/charts; tests compare them); components/webhook_ports.py
+"""Defaults from the pinned charts' values.yaml (../shared/charts; tests compare them); components/common/webhook_ports.py
 sets the same ports."""
 
 

@@ -450,7 +450,7 @@ def check_capacity(args: StackValidationArgs, cfg: Mapping[str, Any], report: Re
                               + ([f"platform services ({len(extra)} pod kinds)"] if extra else []))
             report(f"Node pool {pool.name} cannot hold its workloads at maximum scale ({names}): {result.message}. Fix: "
                    "raise the pool's max nodes, use a larger instance type, or lower maxReplicas / requests "
-                   "(see `python -m capacity.report`).", pool.urn)
+                   "(see `python -m scripts.capacity_report`).", pool.urn)
 
 
 PLATFORM_RELEASES = {

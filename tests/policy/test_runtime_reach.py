@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import storage, webhook_ports
+from components.clusters import storage
+from components.common import webhook_ports
 from offline.harness import StackEvaluation
 
 from .cases import Case, named, stack

@@ -61,7 +61,7 @@ from pulumi_kubernetes.rbac.v1 import PolicyRuleArgs, RoleRefArgs, SubjectArgs
 from stack_config.cluster import Taint
 from stack_config.workloads import ComputeResources, WorkloadBase
 
-from .labels import selector_labels, standard_labels
+from ..common.labels import selector_labels, standard_labels
 
 TMP_SIZE = "1Gi"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -31,10 +31,10 @@ from capacity import platform_services as sizes
 from stack_config.addons import MeshSettings, ProxyResources
 from stack_config.workloads import ComputeResources
 
-from . import charts
-from .cluster import ClusterFlavor
-from .labels import PART_OF
-from .platform_namespace import ExtraPodCost
+from ..clusters.handle import ClusterFlavor
+from ..common import charts
+from ..common.labels import PART_OF
+from ..common.quota import ExtraPodCost
 
 ISTIO_NAMESPACE = "istio-system"
 GATEWAY_RELEASE = "istio-ingressgateway"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +21,8 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from stack_config.workloads import Autoscaling
 
-from .labels import standard_labels
+from ..common.labels import standard_labels
+from ..common.scaling import SCALING_BEHAVIOR
 
 
 @dataclass(frozen=True)
@@ -31,30 +31,6 @@ class ScaleTarget:
     deployment_name: str
     bounds: Autoscaling
     deployment: pulumi.Resource
-
-
-SCALING_BEHAVIOR: dict[str, Any] = {
-    # Scale up at once: double, or +2 pods, every 30 s, whichever is more.
-    "scaleUp": {
-        "stabilizationWindowSeconds": 0,
-        "selectPolicy": "Max",
-        "policies": [{"type": "Percent", "value": 100, "periodSeconds": 30},
-                     {"type": "Pods", "value": 2, "periodSeconds": 30}],
-    },
-    # Scale down after 5 minutes of lower demand, by half or one pod a minute, whichever is less.
-    "scaleDown": {
-        "stabilizationWindowSeconds": 300,
-        "selectPolicy": "Min",
-        "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60},
-                     {"type": "Pods", "value": 1, "periodSeconds": 60}],
-    },
-}
-"""The seeds' fast-up, slow-down behaviour in the autoscaling/v2 shape, shared by the HPAs and KEDA's HPA."""
-
-
-def scaling_behavior_spec() -> dict[str, Any]:
-    """The behaviour as a plain object, for custom resources (KEDA's horizontalPodAutoscalerConfig.behavior)."""
-    return copy.deepcopy(SCALING_BEHAVIOR)
 
 
 def _rules(rules: dict[str, Any]) -> HPAScalingRulesArgs:

@@ -14,12 +14,16 @@ import pulumi
 
 from stack_config.platform import PlatformConfig
 
-from .charts import ISTIO_VERSION
-from .cluster import ClusterHandle
-from .keda import Keda, KedaArgs, SessionScaledTarget
-from .kind_cluster import GATEWAY_NODE_PORTS
-from .labels import selector_labels
-from .mesh import (
+from .clusters.handle import ClusterHandle
+from .clusters.kind import GATEWAY_NODE_PORTS
+from .clusters.storage import built_in_storage_class
+from .common.charts import ISTIO_VERSION
+from .common.labels import selector_labels
+from .common.metrics_contract import METRICS_PORT_NAME
+from .common.traffic import ExtraIngress
+from .common.webhook_ports import installed_services
+from .services.keda import Keda, KedaArgs, SessionScaledTarget
+from .services.mesh import (
     INJECTION_LABELS,
     GatewayService,
     MeshControlPlane,
@@ -31,14 +35,10 @@ from .mesh import (
     sidecar_annotations,
     sidecar_pod_cost,
 )
-from .metrics_contract import METRICS_PORT_NAME
-from .metrics_server import MetricsServer, MetricsServerArgs
-from .monitoring import PROMETHEUS_URL, MonitoringStack, MonitoringStackArgs, PlatformMonitors, PlatformMonitorsArgs
-from .network_policies import ExtraIngress
-from .storage import built_in_storage_class
-from .tls import Tls, TlsArgs
-from .webhook_ports import installed_services
-from .workloads import WorkloadHooks, Workloads
+from .services.metrics_server import MetricsServer, MetricsServerArgs
+from .services.monitoring import PROMETHEUS_URL, MonitoringStack, MonitoringStackArgs, PlatformMonitors, PlatformMonitorsArgs
+from .services.tls import Tls, TlsArgs
+from .workloads.group import WorkloadHooks, Workloads
 
 GATEWAY_SERVICE_ANNOTATIONS = {
     # An internet-facing Network Load Balancer instead of the legacy Classic ELB.

@@ -22,7 +22,7 @@ import pulumi
 
 from stack_config.addons import CloudDnsSolver, Route53Solver
 
-from .cluster import EksIdentity, GkeIdentity
+from ..clusters.handle import EksIdentity, GkeIdentity
 
 GKE_SERVICE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 CLOUD_DNS_ROLE = "roles/dns.admin"
@@ -88,7 +88,7 @@ def route53_identity(name: str, solver: Route53Solver, cloud: EksIdentity, clust
     # Each cloud's SDK is imported where it is used: tls.py imports this module on every stack.
     import pulumi_aws as aws
 
-    from .cluster_autoscaler import pod_identity_trust_policy
+    from ..clusters.node_autoscaler import pod_identity_trust_policy
 
     on_aws = pulumi.ResourceOptions(parent=parent, provider=cloud.provider)
     role = aws.iam.Role(

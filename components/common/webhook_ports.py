@@ -6,10 +6,10 @@ creates); any other target port times out, so injection fails, an atomic Helm re
 external metrics API behind KEDA's HPA is unavailable. The GKE cluster component opens exactly the ports listed
 here from the control plane to the nodes.
 
-One table, two readers: the charts' values set the ports from these constants (components/keda.py, tls.py,
+One table, two readers: the charts' values set the ports from these constants (components/services/keda.py, tls.py,
 monitoring.py, metrics_server.py), and components/platform.py hands `control_plane_ports(config)` down to the
 cluster layer as plain data (the cluster layer never imports the services). `installed_services` is also what
-components/addons.py installs from, so the firewall follows exactly the services that are switched on.
+components/platform_services.py installs from, so the firewall follows exactly the services that are switched on.
 
 Pure Python (no Pulumi): tests and the cluster layer import it freely.
 """
@@ -57,7 +57,7 @@ CALLEES: dict[str, tuple[ControlPlaneCallee, ...]] = {
 
 
 def installed_services(config: PlatformConfig) -> frozenset[str]:
-    """The platform services components/addons.py installs for this config (keys of `CALLEES`)."""
+    """The platform services components/platform_services.py installs for this config (keys of `CALLEES`)."""
     services: set[str] = set()
     if needs_metrics_server(config.cluster.kind):
         services.add("metrics-server")

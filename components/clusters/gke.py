@@ -18,7 +18,7 @@ import yaml
 from capacity.nat import NatPorts
 from stack_config.cluster import GkeClusterConfig, NodePool
 
-from .cluster import ClusterHandle, GcpNetwork, GkeIdentity, cluster_identity, kubernetes_provider
+from .handle import ClusterHandle, GcpNetwork, GkeIdentity, cluster_identity, kubernetes_provider
 from .storage import built_in_storage_class
 
 GKE_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
@@ -75,7 +75,7 @@ class GkeClusterArgs:
     cluster: GkeClusterConfig
     control_plane_ports: tuple[int, ...]
     """Pod ports the API server calls (webhooks, aggregated APIs) of the installed platform services, handed down
-    as data (components/webhook_ports.py): opened from the control plane's range to the nodes."""
+    as data (components/common/webhook_ports.py): opened from the control plane's range to the nodes."""
     nat_ports: NatPorts
     """Cloud NAT ports per VM, sized from the browser sessions one node carries (stack_config/egress.py)."""
 

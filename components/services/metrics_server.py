@@ -15,9 +15,9 @@ import pulumi
 from capacity import platform_services as sizes
 from capacity.platform_services import FLAVORS_WITH_BUILT_IN_METRICS_SERVER, needs_metrics_server
 
-from . import charts
-from .cluster import ClusterFlavor
-from .webhook_ports import METRICS_SERVER_API
+from ..clusters.handle import ClusterFlavor
+from ..common import charts
+from ..common.webhook_ports import METRICS_SERVER_API
 
 __all__ = ["FLAVORS_WITH_BUILT_IN_METRICS_SERVER", "MetricsServer", "MetricsServerArgs", "needs_metrics_server"]
 
@@ -41,7 +41,7 @@ class MetricsServer(pulumi.ComponentResource):
             "replicas": sizes.metrics_server_replicas(not local).max,
             "podDisruptionBudget": {"enabled": not local, "maxUnavailable": 1},
             "resources": sizes.METRICS_SERVER.resource_values(),
-            "containerPort": METRICS_SERVER_API.port,  # what the API server calls (components/webhook_ports.py)
+            "containerPort": METRICS_SERVER_API.port,  # what the API server calls (components/common/webhook_ports.py)
         }
         self.release = charts.helm_release(
             f"{name}-release", charts.METRICS_SERVER, namespace=args.namespace, values=values,

@@ -11,7 +11,7 @@ import yaml
 
 from stack_config.cluster import KindClusterConfig, NodePool
 
-from .cluster import ClusterHandle, cluster_identity, kubeconfig_ca, kubernetes_provider
+from .handle import ClusterHandle, cluster_identity, kubeconfig_ca, kubernetes_provider
 from .storage import built_in_storage_class
 
 # NodePorts the ingress gateway's Service uses on kind; the control-plane node maps them to host ports.

@@ -32,7 +32,7 @@ CERT_MANAGER = HelmChart("cert-manager", "v1.21.2", "https://charts.jetstack.io"
 KUBE_PROMETHEUS_STACK = HelmChart(
     "kube-prometheus-stack", "85.1.3", "https://prometheus-community.github.io/helm-charts",
 )
-"""Its monitoring.coreos.com CRDs move with it: the chart's CRD upgrade Job (components/monitoring.py,
+"""Its monitoring.coreos.com CRDs move with it: the chart's CRD upgrade Job (components/services/monitoring.py,
 `crds.upgradeJob`) applies the CRDs of this version before every upgrade, which Helm's `crds/` never does."""
 CRD_UPGRADE_BUSYBOX_TAG = "1.37.0"
 """busybox of kube-prometheus-stack's CRD upgrade Job (it only unpacks the CRD bundle); the chart's default is

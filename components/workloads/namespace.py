@@ -10,9 +10,10 @@ from pulumi_kubernetes.core.v1 import LimitRangeItemArgs, LimitRangeSpecArgs, Re
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from stack_config.base import cpu_millicores, format_cpu, format_memory, memory_bytes
-from stack_config.workloads import ComputeResources, WorkloadBase
+from stack_config.workloads import WorkloadBase
 
-from .labels import PART_OF
+from ..common.labels import PART_OF
+from ..common.quota import ExtraPodCost
 
 ROLLING_SURGE = 1
 """Pods a rolling update adds on top of the maximum replica count (maxSurge of every Deployment)."""
@@ -34,14 +35,6 @@ def quota_pods(workload: WorkloadBase) -> int:
     grace = getattr(workload, "termination_grace_seconds", 30)
     draining = workload.max_replicas if grace > LONG_DRAIN_SECONDS else 0
     return workload.max_replicas + ROLLING_SURGE + draining
-
-
-@dataclass(frozen=True)
-class ExtraPodCost:
-    """Per-pod resources outside the workload's own container, e.g. a mesh sidecar."""
-
-    requests: ComputeResources
-    limits: ComputeResources
 
 
 def quota_for(workloads: list[WorkloadBase], extra: ExtraPodCost | None = None) -> dict[str, str]:

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
-from .cluster import ClusterFlavor, StorageClassRef
+from .handle import ClusterFlavor, StorageClassRef
 
 BUILT_IN_STORAGE_CLASSES: dict[ClusterFlavor, tuple[str, ...]] = {
     "kind": ("standard",),

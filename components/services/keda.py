@@ -17,11 +17,11 @@ from capacity import platform_services as sizes
 from stack_config.addons import KedaSettings
 from stack_config.workloads import Autoscaling
 
-from . import charts
-from .autoscaling import scaling_behavior_spec
-from .labels import standard_labels
-from .metrics_contract import session_demand
-from .webhook_ports import KEDA_METRICS_API, KEDA_WEBHOOK
+from ..common import charts
+from ..common.labels import standard_labels
+from ..common.metrics_contract import session_demand
+from ..common.scaling import scaling_behavior_spec
+from ..common.webhook_ports import KEDA_METRICS_API, KEDA_WEBHOOK
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def keda_values() -> dict[str, object]:
     return {
         "operator": {"replicaCount": replicas},
         "metricsServer": {"replicaCount": replicas},
-        # The API server calls both on these ports; a private GKE cluster opens them (components/webhook_ports.py).
+        # The API server calls both on these ports; a private GKE cluster opens them (components/common/webhook_ports.py).
         "webhooks": {"replicaCount": replicas, "port": KEDA_WEBHOOK.port},
         "service": {"portHttpsTarget": KEDA_METRICS_API.port},
         "resources": {

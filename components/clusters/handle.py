@@ -99,7 +99,7 @@ class ClusterHandle:
     provider: k8s.Provider
     cloud: CloudIdentity | None = None
     storage_class: StorageClassRef | None = None
-    """The class volumes name (components/storage.py); None only for handles built by hand in tests."""
+    """The class volumes name (components/clusters/storage.py); None only for handles built by hand in tests."""
     network: CloudNetwork | None = None
     """The cloud network managed stores join (None on kind)."""
 

@@ -21,11 +21,11 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from capacity import platform_services as sizes
 from stack_config.addons import MonitoringSettings
 
-from . import charts
-from . import metrics_contract as m
-from .cluster import StorageClassRef
-from .labels import PART_OF, selector_labels
-from .webhook_ports import PROMETHEUS_OPERATOR_WEBHOOK
+from ..clusters.handle import StorageClassRef
+from ..common import charts
+from ..common import metrics_contract as m
+from ..common.labels import PART_OF, selector_labels
+from ..common.webhook_ports import PROMETHEUS_OPERATOR_WEBHOOK
 
 MONITORING_NAMESPACE = "monitoring"
 RELEASE_NAME = "kube-prometheus-stack"
@@ -46,7 +46,7 @@ def crd_upgrade_values() -> dict[str, object]:
     field manager, so a changed field would otherwise be a conflict and fail the upgrade. Its pod runs as
     65534 with RuntimeDefault seccomp and no capabilities (the chart's defaults), which Pod Security
     `restricted` admits; the monitoring namespace is privileged for node-exporter anyway. The kubectl image tag
-    follows the cluster's Kubernetes version (the chart's default); busybox is pinned in components/charts.py.
+    follows the cluster's Kubernetes version (the chart's default); busybox is pinned in components/common/charts.py.
     """
     return {
         "enabled": True,
@@ -82,7 +82,7 @@ def chart_values(settings: MonitoringSettings, highly_available: bool, storage_c
             "podMonitorSelectorNilUsesHelmValues": False,
             "ruleSelectorNilUsesHelmValues": False,
             "storageSpec": {"volumeClaimTemplate": {"spec": {
-                # Named, never left to the cluster default: EKS has none (components/storage.py).
+                # Named, never left to the cluster default: EKS has none (components/clusters/storage.py).
                 "storageClassName": storage_class,
                 "accessModes": ["ReadWriteOnce"],
                 "resources": {"requests": {"storage": settings.storage_size}},
@@ -110,7 +110,7 @@ def chart_values(settings: MonitoringSettings, highly_available: bool, storage_c
             "resources": sizes.KUBE_STATE_METRICS.resource_values(),
         },
         "prometheusOperator": {
-            # The API server calls its admission webhook on this port (components/webhook_ports.py).
+            # The API server calls its admission webhook on this port (components/common/webhook_ports.py).
             "tls": {"internalPort": PROMETHEUS_OPERATOR_WEBHOOK.port},
             "resources": sizes.PROMETHEUS_OPERATOR.resource_values(),
             "prometheusConfigReloader": {"resources": sizes.CONFIG_RELOADER.resource_values()},

@@ -2,7 +2,7 @@
 
 - kind: a selfSigned ClusterIssuer (nothing on the internet can reach the cluster to validate a domain).
 - clouds: Let's Encrypt (ACME), solved by DNS-01 (Route 53 on EKS, Cloud DNS on GKE; the production stacks) with
-  credentials from the cluster's workload identity (components/dns01.py), or by HTTP-01 through the Istio ingress
+  credentials from the cluster's workload identity (components/services/dns01.py), or by HTTP-01 through the Istio ingress
   gateway (cert-manager's Ingress solver with class `istio`; port 80 then cannot redirect to HTTPS).
 The Certificate lives in the gateway's namespace: Istio reads a Gateway's `credentialName` secret from there.
 """
@@ -18,11 +18,11 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from capacity import platform_services as sizes
 from stack_config.addons import CloudDnsSolver, Http01Solver, Route53Solver, TlsSettings
 
-from . import charts
-from .cluster import CloudIdentity, EksIdentity, GkeIdentity
+from ..clusters.handle import CloudIdentity, EksIdentity, GkeIdentity
+from ..common import charts
+from ..common.labels import PART_OF
+from ..common.webhook_ports import CERT_MANAGER_WEBHOOK
 from .dns01 import SolverIdentity, cloud_dns_identity, route53_identity
-from .labels import PART_OF
-from .webhook_ports import CERT_MANAGER_WEBHOOK
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
 CERT_MANAGER_SERVICE_ACCOUNT = "cert-manager"
@@ -82,7 +82,7 @@ def cert_manager_values(highly_available: bool,
     return {
         "crds": {"enabled": True, "keep": True},  # keep: uninstalling the chart must not delete every Certificate
         "replicaCount": replicas,
-        # securePort: the port the API server calls (components/webhook_ports.py; 10250 is open on private GKE).
+        # securePort: the port the API server calls (components/common/webhook_ports.py; 10250 is open on private GKE).
         "webhook": {"replicaCount": replicas, "securePort": CERT_MANAGER_WEBHOOK.port,
                     "resources": sizes.CERT_MANAGER_WEBHOOK.resource_values(),
                     "podDisruptionBudget": disruption_budget(replicas)},

@@ -1,4 +1,4 @@
-"""`python -m capacity.report <stack> [--json]`: the capacity and cost of a stack, from its config alone.
+"""`python -m scripts.capacity_report <stack> [--json]`: the capacity and cost of a stack, from its config alone.
 
 Reads `Pulumi.<stack>.yaml` (secret keys stand in as fake values, as in the offline plan), validates it with
 `stack_config.validate_stack_config`, and runs every node pool through the capacity model: the node type's
@@ -26,14 +26,13 @@ from typing import Any
 
 import yaml
 
+from capacity.data_stores import in_cluster_requests, managed_nodes
+from capacity.model import GI, MI, ZERO, Resources, control_plane_monthly
+from capacity.platform_services import PlatformLayer, layers_total
+from capacity.prices import HOURS_PER_MONTH, PRICE_REGIONS, PRICES_AS_OF
 from stack_config import PROJECT, ConfigError, PlatformConfig, validate_stack_config
 from stack_config.sizing import PoolPlan, overheads_for, pool_plans
 from stack_config.stack_file import report_config_error
-
-from .data_stores import in_cluster_requests, managed_nodes
-from .model import GI, MI, ZERO, Resources, control_plane_monthly
-from .platform_services import PlatformLayer, layers_total
-from .prices import HOURS_PER_MONTH, PRICE_REGIONS, PRICES_AS_OF
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLOUD_NAMES = {"eks": "AWS", "gke": "Google Cloud"}
@@ -182,7 +181,7 @@ def docker_host_needs(plans: list[PoolPlan]) -> tuple[Resources, int]:
     """What one Docker host must offer a kind stack, and how many node containers it runs.
 
     Every workload and platform service at max scale (their requests), plus per node container (the control
-    plane and `initialNodes` workers per pool, as components/kind_cluster.py creates them) the kind system
+    plane and `initialNodes` workers per pool, as components/clusters/kind.py creates them) the kind system
     reserve and the node daemonsets: all of it shares the host's CPUs and memory.
     """
     reports = [(p, p.report) for p in plans if p.report]
@@ -299,7 +298,7 @@ def as_json(stack: str, config: PlatformConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m capacity.report", description=(__doc__ or "").partition("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.capacity_report", description=(__doc__ or "").partition("\n")[0])
     parser.add_argument("stack")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)

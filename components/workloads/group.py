@@ -10,23 +10,16 @@ import pulumi
 from stack_config.cluster import NodePool, Taint
 from stack_config.workloads import ApiWorkload, BrowserWorkload, WorkloadBase
 
-from .network_policies import ExtraEgress, ExtraIngress, NetworkPolicies, NetworkPoliciesArgs, PeerWorkload
-from .platform_namespace import ExtraPodCost, PlatformNamespace, PlatformNamespaceArgs
+from ..common.quota import ExtraPodCost
+from ..common.scheduling import tolerations_for
+from ..common.traffic import ExtraEgress, ExtraIngress
+from .namespace import PlatformNamespace, PlatformNamespaceArgs
+from .network_policies import NetworkPolicies, NetworkPoliciesArgs, PeerWorkload
 from .workload import ApiAccessRule, NodePreference, Workload, WorkloadArgs
 
 # What the API reads to route sessions to browser pods: the browser Service's endpoints, nothing else.
 API_SESSION_ROUTING_ACCESS = [ApiAccessRule(api_groups=["discovery.k8s.io"], resources=["endpointslices"],
                                             verbs=["get", "list", "watch"])]
-
-
-def tolerations_for(selector: dict[str, str], pools: list[NodePool]) -> list[Taint]:
-    """The taints of every pool the selector matches: tolerating them is what lets the pods land there."""
-    seen: dict[tuple[str, str, str], Taint] = {}
-    for pool in pools:
-        if pool.matches(selector):
-            for taint in pool.taints:
-                seen.setdefault((taint.key, taint.value, taint.effect), taint)
-    return list(seen.values())
 
 
 ON_DEMAND_NODES: dict[str, NodePreference] = {

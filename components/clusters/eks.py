@@ -18,8 +18,8 @@ import yaml
 
 from stack_config.cluster import EksClusterConfig, NodePool, parse_cidr
 
-from .cluster import AwsNetwork, ClusterHandle, EksIdentity, cluster_identity, kubernetes_provider
-from .cluster_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, pod_identity_trust_policy
+from .handle import AwsNetwork, ClusterHandle, EksIdentity, cluster_identity, kubernetes_provider
+from .node_autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, pod_identity_trust_policy
 from .storage import eks_storage_class
 
 CONTROL_PLANE_LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]

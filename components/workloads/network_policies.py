@@ -16,34 +16,14 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicySpecArgs,
 )
 
-from .labels import PART_OF
+from ..common.labels import PART_OF
+from ..common.traffic import ExtraEgress, ExtraIngress
 
 
 @dataclass(frozen=True)
 class PeerWorkload:
     selector: dict[str, str]
     ports: dict[str, int]
-
-
-@dataclass(frozen=True)
-class ExtraIngress:
-    """An additional allowed source, e.g. the monitoring namespace scraping a metrics port."""
-
-    name: str
-    pod_selector: dict[str, str]
-    from_namespace: str
-    ports: list[int]
-
-
-@dataclass(frozen=True)
-class ExtraEgress:
-    """A destination the API may reach besides the browser pool, e.g. a data store (components/data)."""
-
-    port: int
-    end_port: int | None = None
-    cidrs: list[str] = field(default_factory=list)
-    namespace: str | None = None
-    pod_selector: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
