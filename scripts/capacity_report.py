@@ -34,6 +34,8 @@ from stack_config import PROJECT, ConfigError, PlatformConfig, validate_stack_co
 from stack_config.sizing import PoolPlan, overheads_for, pool_plans
 from stack_config.stack_file import report_config_error
 
+from .capacity_scale import scale_json, scale_lines
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLOUD_NAMES = {"eks": "AWS", "gke": "Google Cloud"}
 
@@ -230,6 +232,7 @@ def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
                          f"system reserve and daemonsets: {needs} in all, rounded up")
             lines.append("")
     lines += data_store_lines(config)
+    lines += scale_lines(config)
     at_min, at_max, ceiling = cluster_monthly(plans)
     control = control_plane_monthly(provider)
     stores_monthly = sum(n.hourly or 0.0 for n in managed_nodes(config)) * HOURS_PER_MONTH
@@ -288,6 +291,7 @@ def as_json(stack: str, config: PlatformConfig) -> dict[str, Any]:
                        "managed": [{**asdict(n), "hourly": n.hourly} for n in managed_nodes(config)]},
         "monthly": {"controlPlane": control, "minScale": at_min + control, "maxScale": at_max + control,
                     "ceiling": ceiling + control},
+        "atScale": scale_json(config),
     }
     if config.cluster.kind == "kind":
         needs, nodes = docker_host_needs(plans)
