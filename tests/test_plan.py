@@ -12,7 +12,7 @@ import yaml
 from offline.harness import REPO_ROOT
 from stack_config.cluster import KIND_NODE_IMAGES
 
-PROGRAM_PARTS = ["Pulumi.yaml", "__main__.py", "components", "stack_config", "offline", "capacity"]
+PROGRAM_PARTS = ["Pulumi.yaml", "__main__.py", "components", "stack_config", "offline", "capacity", "scripts"]
 
 
 def run_plan(project: Path, stack: str, out: Path) -> subprocess.CompletedProcess[str]:
