@@ -113,7 +113,7 @@ def test_diff_against_a_commit_shows_stack_file_and_module_changes(repo: Path, t
     stack_file["config"]["browser-platform:workloads"]["browser"]["sessionsPerPod"] = 6
     (repo / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack_file))
     # A module change too: the base is evaluated with its own modules, the working tree with the new ones.
-    namespace_module = repo / "components" / "platform_namespace.py"
+    namespace_module = repo / "components" / "workloads" / "namespace.py"
     source = namespace_module.read_text()
     assert '"cpu": "100m", "memory": "128Mi"' in source
     namespace_module.write_text(source.replace('"cpu": "100m", "memory": "128Mi"', '"cpu": "150m", "memory": "128Mi"'))
