@@ -242,6 +242,9 @@ class CallerSettings(StrictModel):
 
 
 class ApiWorkload(WorkloadBase, CallerSettings):
+    """An API: a ClusterIP Service, an HPA, reached from the gateway when `public`, and read access to the
+    EndpointSlices of the browser pools it calls (session routing)."""
+
     PLATFORM_ENV: ClassVar[tuple[str, ...]] = ("BROWSER_SERVICE", "BROWSER_CDP_PORT", "BROWSER_POOLS")
 
     role: Literal["api"] = "api"
@@ -271,6 +274,9 @@ class ApiWorkload(WorkloadBase, CallerSettings):
 
 
 class BrowserWorkload(WorkloadBase):
+    """A browser pool: a headless Service, a memory-backed /dev/shm, a session drain on shutdown, KEDA scaling on
+    sessions, its own node pool (`nodeSelector`, tolerating that pool's taints); reached only by its callers."""
+
     PLATFORM_ENV: ClassVar[tuple[str, ...]] = ("MAX_SESSIONS_PER_POD", "SESSION_TIMEOUT_SECONDS", "HOME")
     CDP_PORT: ClassVar[str] = "cdp"
     """The DevTools port the API connects to (its ConfigMap and the NetworkPolicies name it)."""
