@@ -177,13 +177,13 @@ class PlatformServices:
             ), opts=self.opts)
         if self.keda_enabled:
             assert self.monitoring is not None  # config validation ensures it
-            api_services = [name for name, _ in config.with_role("api")]
             pools = config.session_scaled()
             targets: list[ScaledTarget] = [SessionScaledTarget(
                 component=name, namespace=config.namespace,
                 deployment_name=workloads.by_name[name].service_name, deployment=workloads.by_name[name].deployment,
                 bounds=spec.autoscaling, sessions_per_pod=spec.sessions_per_pod,
-                demand=session_demand(config.namespace, name, api_services, single_pool=len(pools) == 1),
+                # Sessions wait in the workloads that call the pool (the API that places them).
+                demand=session_demand(config.namespace, name, config.callers_of(name), single_pool=len(pools) == 1),
             ) for name, spec in pools if spec.autoscaling is not None]
             targets.extend(QueueScaledTarget(
                 component=name, namespace=config.namespace,

@@ -141,8 +141,10 @@ def _describe(error: Any, data: dict[str, Any], project: str) -> str:
         message = f"unknown key;{hint} allowed keys: {', '.join(allowed)}"
     elif error_type in ("union_tag_not_found", "union_tag_invalid"):
         solver = loc == SOLVER_PATH
-        loc = (*loc, "type" if solver else "kind")
-        message = f"must be one of: {', '.join(SOLVER_TYPES if solver else CLUSTER_KINDS)}"
+        workload = len(loc) == 2 and loc[0] == "workloads"
+        tag, allowed = ("type", SOLVER_TYPES) if solver else ("role", ROLES) if workload else ("kind", CLUSTER_KINDS)
+        loc = (*loc, tag)
+        message = f"must be one of: {', '.join(allowed)}"
     elif error_type == "missing":
         message = "required, but not set"
     elif error_type == "string_type" and isinstance(error.get("input"), int | float):
