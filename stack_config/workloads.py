@@ -409,7 +409,7 @@ class WorkerWorkload(WorkloadBase, CallerSettings):
     role: Literal["worker"] = "worker"
     image: str = "ghcr.io/example/worker:1.0.0"
     replicas: int = Field(default=2, ge=1, le=1000)
-    autoscaling: Autoscaling | None = Autoscaling(min_replicas=1, max_replicas=5, cpu_utilization=70,
+    autoscaling: Autoscaling | None = Autoscaling(min_replicas=2, max_replicas=5, cpu_utilization=70,
                                                   memory_utilization=80)
     resources: Resources = Resources(
         requests=ComputeResources(cpu="250m", memory="256Mi", ephemeral_storage="256Mi"),

@@ -114,7 +114,7 @@ def test_each_browser_pool_and_the_queue_worker_scale_through_keda(fleet: StackE
     chrome = scaled["chrome"]["spec"]
     assert (chrome["minReplicaCount"], chrome["maxReplicaCount"]) == (2, 20)  # 20-200 sessions / 10 per pod
     firefox = scaled["firefox"]["spec"]
-    assert (firefox["minReplicaCount"], firefox["maxReplicaCount"]) == (1, 10)  # 40 sessions / 4 per pod
+    assert (firefox["minReplicaCount"], firefox["maxReplicaCount"]) == (2, 10)  # 8-40 sessions / 4 per pod
     chrome_query = chrome["triggers"][0]["metadata"]["query"]
     # Each pool counts its own sessions and the ones queued for it by its callers.
     assert 'service="chrome"' in chrome_query and 'pool="chrome"' in chrome_query
