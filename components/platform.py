@@ -39,8 +39,9 @@ def build_cluster(config: PlatformConfig) -> ClusterHandle:
         return KindCluster("cluster", KindClusterArgs(cluster=cluster)).handle
     if cluster.kind == "eks":
         from .clusters.eks import EksCluster, EksClusterArgs
-        return EksCluster("cluster", EksClusterArgs(
-            cluster=cluster, pod_grace_seconds=config.longest_grace_seconds)).handle
+        # cluster-autoscaler waits the longest browser drain before it kills an evicted pod (its default otherwise).
+        grace = {"pod_grace_seconds": config.longest_grace_seconds} if config.browser_pools() else {}
+        return EksCluster("cluster", EksClusterArgs(cluster=cluster, **grace)).handle
     if cluster.kind == "gke":
         from .clusters.gke import GkeCluster, GkeClusterArgs
         # The cluster layer gets what the services above need from it as data: the control plane's webhook ports
