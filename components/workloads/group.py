@@ -8,7 +8,7 @@ from typing import TypedDict
 
 import pulumi
 
-from stack_config.cluster import NodePool, Taint
+from stack_config.cluster import NodePool
 from stack_config.workloads import AnyWorkload, ApiWorkload, BrowserWorkload, WorkerWorkload, platform_env
 
 from ..common.quota import ExtraPodCost
