@@ -448,11 +448,12 @@ NEW_FORM = ("workloads:\n  <name>:\n    role: api | browser | worker\n    image:
 
 def named_workloads(data: Any) -> Any:
     """The `workloads` block with every role set: the old form (`api`, `browser` without `role`) gets the role of
-    its name, the other of the two with its defaults, and `api` calls `browser`; any other key without a role is
-    an error that shows the new form."""
+    its name (and a file with only those keys the other of the two with its defaults), an `api` without role or
+    `calls` calls `browser`; any other key without a role is an error that shows the new form."""
     if not isinstance(data, dict):
         return data
     blocks: dict[str, Any] = {}
+    inferred: set[str] = set()
     for name, block in data.items():
         if isinstance(block, dict) and "role" not in block:
             if name not in LEGACY_NAMES:
@@ -460,14 +461,17 @@ def named_workloads(data: Any) -> Any:
                                        f"required for workload '{name}' (only the keys api and browser take the "
                                        f"role of their name); one of: {', '.join(ROLES)}. The form is\n{NEW_FORM}")
             block = {"role": LEGACY_NAMES[name], **block}
+            inferred.add(name)
         blocks[name] = block
-    legacy = set(data) <= set(LEGACY_NAMES) and not any(isinstance(b, dict) and "role" in b for b in data.values())
-    if legacy:
+    if set(data) <= set(LEGACY_NAMES) and inferred == set(data):
         blocks.setdefault("api", {"role": "api"})
         blocks.setdefault("browser", {"role": "browser"})
-        api = blocks["api"]
-        if isinstance(api, dict) and "calls" not in api:
-            blocks["api"] = {**api, "calls": ["browser"]}
+        inferred |= {"api"}
+    api, browser = blocks.get("api"), blocks.get("browser")
+    # The old `api` drove the old `browser` without saying so; it still does, beside any new workloads.
+    if "api" in inferred and isinstance(api, dict) and "calls" not in api and isinstance(browser, dict) \
+            and browser.get("role") == "browser":
+        blocks["api"] = {**api, "calls": ["browser"]}
     return blocks
 
 

@@ -302,3 +302,48 @@ def test_stacks_before_roles_keep_their_resource_names(evaluated: Callable[[str]
     names = {r.name for r in evaluated(stack).resources}
     assert {"network-policies-browser-ingress-from-api", "network-policies-api-ingress-from-gateway",
             "autoscaling-api-hpa"} <= names
+
+
+def _dev_workloads_plus(extra: dict[str, Any]) -> dict[str, Any]:
+    values, _ = stack_file_config("dev")
+    workloads: dict[str, Any] = json.loads(values[f"{KEY}:workloads"])
+    return {**workloads, **extra}
+
+
+def test_an_old_file_can_add_workloads_and_keeps_its_call() -> None:
+    """`api` and `browser` of an old file stay as they were when a workload of the new form joins them."""
+    config = fleet_config(lambda values: values.update(workloads={
+        "api": {"secretEnv": {"API_SECRET_KEY": "apiSecretKey"}},
+        "browser": {"nodeSelector": {"workload": "browser-chrome"}, "maxSessions": 50},
+        "firefox": {"role": "browser", "nodeSelector": {"workload": "browser-firefox"}, "maxSessions": 20},
+        "jobs": {"role": "worker", "calls": ["firefox"]}}))
+    assert config.callers_of("browser") == ["api"] and config.callers_of("firefox") == ["jobs"]
+
+
+def test_in_cluster_stores_admit_every_client() -> None:
+    """dev (kind): a worker with `dataStores: true` is admitted by the in-cluster stores next to the API."""
+    ev = evaluate_stack("dev", overrides={"workloads": _dev_workloads_plus(
+        {"jobs": {"role": "worker", "calls": ["browser"], "dataStores": True}})})
+    policy = ev.named(NETWORK_POLICY, "data-valkey-ingress-from-api").plain_inputs
+    sources = [peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+               for peer in policy["spec"]["ingress"][0]["from"]]
+    assert sources == ["api", "jobs"]
+    assert "jobs-stores" in objects(ev, CONFIG_MAP)
+    assert objects(ev, "kubernetes:apps/v1:Deployment")["jobs"]["spec"]["template"]["spec"]["containers"][0][
+        "envFrom"][1] == {"configMapRef": {"name": "jobs-stores"}}
+
+
+def test_each_store_client_gets_the_google_identity_on_gke() -> None:
+    """prod-gcp: IAM auth to Memorystore is the pod's Google identity, so every client's service account is bound
+    (the API's binding keeps its name)."""
+    values, _ = stack_file_config("prod-gcp")
+    workloads: dict[str, Any] = json.loads(values[f"{KEY}:workloads"])
+    workloads["jobs"] = {"role": "worker", "calls": ["browser"], "dataStores": True,
+                         "imageDigest": "sha256:" + "0" * 64}
+    ev = evaluate_stack("prod-gcp", overrides={"workloads": workloads})
+    bindings = {r.name: r.plain_inputs["member"] for r in ev.of_type("gcp:serviceaccount/iAMMember:IAMMember")
+                if r.name.endswith("-workload-identity") and f"[{NS}/" in r.plain_inputs["member"]}
+    assert bindings == {
+        "api-workload-identity": f"serviceAccount:browser-platform-prod.svc.id.goog[{NS}/api]",
+        "jobs-workload-identity": f"serviceAccount:browser-platform-prod.svc.id.goog[{NS}/jobs]",
+    }
