@@ -39,8 +39,9 @@ def build_cluster(config: PlatformConfig) -> ClusterHandle:
         return KindCluster("cluster", KindClusterArgs(cluster=cluster)).handle
     if cluster.kind == "eks":
         from .clusters.eks import EksCluster, EksClusterArgs
-        return EksCluster("cluster", EksClusterArgs(
-            cluster=cluster, pod_grace_seconds=config.workloads.browser.termination_grace_seconds)).handle
+        # cluster-autoscaler waits the longest browser drain before it kills an evicted pod (its default otherwise).
+        grace = {"pod_grace_seconds": config.longest_grace_seconds} if config.browser_pools() else {}
+        return EksCluster("cluster", EksClusterArgs(cluster=cluster, **grace)).handle
     if cluster.kind == "gke":
         from .clusters.gke import GkeCluster, GkeClusterArgs
         # The cluster layer gets what the services above need from it as data: the control plane's webhook ports
@@ -55,18 +56,19 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
     cluster = build_cluster(config)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     services = PlatformServices.install(config, cluster, settings.secrets, on_cluster)
-    stores = build_data_stores(config, cluster, settings.secrets, selector_labels("api"), on_cluster)
+    clients = [name for name, _ in config.store_clients()]
+    stores = build_data_stores(config, cluster, settings.secrets, [selector_labels(name) for name in clients],
+                               on_cluster)
     store_args: StoreArgs = {} if stores is None else {
         "store_env": stores.env, "store_secret_env": stores.secret_env,
         "api_service_account_annotations": stores.service_account_annotations, "store_after": stores.after,
-        "api_extra_egress": list(stores.egress),
+        "api_extra_egress": list(stores.egress), "store_clients": frozenset(clients),
     }
 
     workloads = Workloads("workloads", WorkloadsArgs(
         namespace=config.namespace,
         ingress_namespace=config.ingress_namespace,
-        api=config.workloads.api,
-        browser=config.workloads.browser,
+        workloads=dict(config.workloads),
         node_pools=cluster.node_pools,
         cluster_flavor=cluster.flavor,
         internal_cidrs=config.network.internal_cidrs,
@@ -76,10 +78,9 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
     ), opts=services.workloads_options())
 
     hpa_targets = [
-        ScaleTarget(component=name, deployment_name=workload.service_name, bounds=spec.autoscaling,
-                    deployment=workload.deployment)
-        for name, workload, spec in (("api", workloads.api, config.workloads.api),
-                                     ("browser", workloads.browser, config.workloads.browser))
+        ScaleTarget(component=name, deployment_name=workloads.by_name[name].service_name, bounds=spec.autoscaling,
+                    deployment=workloads.by_name[name].deployment)
+        for name, spec in config.workloads.items()
         if spec.autoscaling is not None
     ]
     PodAutoscaling("autoscaling", AutoscalingArgs(namespace=workloads.namespace_name, hpa_targets=hpa_targets,
@@ -90,7 +91,7 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
     return PlatformOutputs(
         kubeconfig=cluster.kubeconfig,
         namespace=workloads.namespace_name,
-        service_names={"api": workloads.api.service_name, "browser": workloads.browser.service_name},
+        service_names={name: workload.service_name for name, workload in workloads.by_name.items()},
         cluster_name=cluster.name,
         cluster_flavor=cluster.flavor,
         kubernetes_version=cluster.kubernetes_version,

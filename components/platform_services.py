@@ -13,16 +13,17 @@ from dataclasses import dataclass, field
 import pulumi
 
 from stack_config.platform import PlatformConfig
+from stack_config.workloads import ApiWorkload, WorkerWorkload
 
 from .clusters.handle import ClusterHandle
 from .clusters.kind import GATEWAY_NODE_PORTS
 from .clusters.storage import built_in_storage_class
 from .common.charts import ISTIO_VERSION
 from .common.labels import selector_labels
-from .common.metrics_contract import METRICS_PORT_NAME
+from .common.metrics_contract import METRICS_PORT_NAME, queue_length, session_demand
 from .common.traffic import ExtraIngress
 from .common.webhook_ports import installed_services
-from .services.keda import Keda, KedaArgs, SessionScaledTarget
+from .services.keda import Keda, KedaArgs, QueueScaledTarget, ScaledTarget, SessionScaledTarget
 from .services.mesh import (
     INJECTION_LABELS,
     GatewayService,
@@ -113,8 +114,8 @@ class PlatformServices:
 
     @property
     def autoscaled_elsewhere(self) -> frozenset[str]:
-        """Components whose replicas KEDA owns, so they get no HPA of ours."""
-        return frozenset({"browser"}) if self.keda_enabled else frozenset()
+        """Workloads whose replicas KEDA owns (browser pools on sessions, workers on queues): no HPA of ours."""
+        return self.config.keda_scaled() if self.keda_enabled else frozenset()
 
     def workload_hooks(self) -> WorkloadHooks:
         """WorkloadsArgs fields that shape the workloads for the installed services."""
@@ -122,7 +123,7 @@ class PlatformServices:
         if self.mesh is not None:
             proxy = self.config.mesh.proxy
             hooks["namespace_labels"] = dict(INJECTION_LABELS)
-            hooks["pod_annotations"] = {"api": sidecar_annotations(proxy), "browser": sidecar_annotations(proxy)}
+            hooks["pod_annotations"] = {name: sidecar_annotations(proxy) for name in self.config.workloads}
             hooks["extra_pod_cost"] = sidecar_pod_cost(proxy)
             hooks["pods_after"] = [self.mesh.istiod]  # its webhook injects the sidecars; it waits for the CNI agent
         if self.monitoring is not None:
@@ -139,7 +140,6 @@ class PlatformServices:
 
     def attach(self, workloads: Workloads) -> None:
         config = self.config
-        api, browser = config.workloads.api, config.workloads.browser
         if self.mesh is not None:
             public = None
             if config.ingress is not None and self.tls is not None and self.mesh.gateway is not None:
@@ -155,10 +155,12 @@ class PlatformServices:
             MeshPolicies("mesh-policies", MeshPoliciesArgs(
                 settings=config.mesh,
                 namespace=config.namespace,
-                api=MeshWorkload(service_name=workloads.api.service_name, service_account="api",
-                                 selector=workloads.api.selector, ports=dict(api.ports)),
-                browser=MeshWorkload(service_name=workloads.browser.service_name, service_account="browser",
-                                     selector=workloads.browser.selector, ports=dict(browser.ports)),
+                workloads_in_mesh=[MeshWorkload(
+                    name=name, role=spec.role, service_name=workloads.by_name[name].service_name,
+                    service_account=name, selector=workloads.by_name[name].selector, ports=dict(spec.ports),
+                    calls=list(spec.calls) if isinstance(spec, ApiWorkload | WorkerWorkload) else [],
+                    public=isinstance(spec, ApiWorkload) and spec.public,
+                ) for name, spec in config.workloads.items()],
                 crd_releases=self.mesh.crd_releases,
                 workloads=workloads,
                 public=public,
@@ -167,21 +169,31 @@ class PlatformServices:
         if self.monitoring is not None:
             PlatformMonitors("platform-monitors", PlatformMonitorsArgs(
                 namespace=config.namespace,
-                components=[name for name, _ in config.workload_items()],
+                components=[name for name, spec in config.workload_items() if spec.SERVES_HTTP],
+                pod_components=[name for name, spec in config.workload_items() if not spec.SERVES_HTTP],
                 crd_release=self.monitoring.release,
                 workloads=workloads,
-                browser_grace_seconds=browser.termination_grace_seconds,
+                browser_grace_seconds=config.longest_grace_seconds,
             ), opts=self.opts)
         if self.keda_enabled:
-            assert browser.autoscaling is not None and self.monitoring is not None  # config validation ensures both
+            assert self.monitoring is not None  # config validation ensures it
+            pools = config.session_scaled()
+            targets: list[ScaledTarget] = [SessionScaledTarget(
+                component=name, namespace=config.namespace,
+                deployment_name=workloads.by_name[name].service_name, deployment=workloads.by_name[name].deployment,
+                bounds=spec.autoscaling, sessions_per_pod=spec.sessions_per_pod,
+                # Sessions wait in the workloads that call the pool (the API that places them).
+                demand=session_demand(config.namespace, name, config.callers_of(name), single_pool=len(pools) == 1),
+            ) for name, spec in pools if spec.autoscaling is not None]
+            targets.extend(QueueScaledTarget(
+                component=name, namespace=config.namespace,
+                deployment_name=workloads.by_name[name].service_name, deployment=workloads.by_name[name].deployment,
+                bounds=spec.autoscaling, query=queue_length(config.namespace, name, spec.queue.metric),
+                per_pod=spec.queue.per_pod,
+            ) for name, spec in config.queue_scaled() if spec.autoscaling is not None and spec.queue is not None)
             Keda("keda", KedaArgs(
                 settings=config.autoscaling.keda,
-                target=SessionScaledTarget(
-                    component="browser", namespace=config.namespace,
-                    deployment_name=workloads.browser.service_name, deployment=workloads.browser.deployment,
-                    bounds=browser.autoscaling, sessions_per_pod=browser.sessions_per_pod,
-                ),
+                targets=targets,
                 prometheus_url=PROMETHEUS_URL,
                 after=[self.monitoring.release, *self.wait_for],
             ), opts=self.opts)
-

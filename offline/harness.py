@@ -203,13 +203,14 @@ OFFLINE_SECRETS_FILE = "offline/stack-secrets.yaml"
 file in this repository); offline they stand in as fake values that are still marked secret."""
 
 
-def stack_file_config(stack: str, project_dir: Path = REPO_ROOT) -> tuple[dict[str, str], list[str]]:
+def stack_file_config(stack: str, project_dir: Path = REPO_ROOT,
+                      stack_dir: Path | None = None) -> tuple[dict[str, str], list[str]]:
     """The stack file's config as the engine hands it to the program: JSON text values, secrets decrypted.
 
     Encrypted values cannot be decrypted without the stack's passphrase, so each stands in as a fake
     value that is still marked secret; so do the keys `offline/stack-secrets.yaml` lists for the stack.
     """
-    document = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
+    document = yaml.safe_load(((stack_dir or project_dir) / f"Pulumi.{stack}.yaml").read_text()) or {}
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (document.get("config") or {}).items():
@@ -280,13 +281,20 @@ def evaluate(
     return StackEvaluation(stack=stack, resources=monitor.recorded, outputs=exported)
 
 
+TEST_STACKS_DIR = REPO_ROOT / "tests" / "stacks"
+"""Stack files only the tests evaluate (e.g. many named workloads): `evaluate_stack(name, stack_dir=TEST_STACKS_DIR)`.
+They are not deployable stacks of the project, so they stay out of the repository root (`stack_names`)."""
+
+
 def evaluate_stack(
     stack: str,
     overrides: Mapping[str, Any] | None = None,
     project_dir: Path = REPO_ROOT,
+    stack_dir: Path | None = None,
 ) -> StackEvaluation:
-    """Evaluate `Pulumi.<stack>.yaml`, optionally with some top-level config keys replaced (value None drops one)."""
-    config, secret_keys = stack_file_config(stack, project_dir)
+    """Evaluate `Pulumi.<stack>.yaml` (from the project, or `stack_dir`), optionally with some top-level config keys
+    replaced (value None drops one)."""
+    config, secret_keys = stack_file_config(stack, project_dir, stack_dir)
     for key, value in (overrides or {}).items():
         full_key = f"{PROJECT}:{key}"
         if value is None:

@@ -1,7 +1,7 @@
 """`python -m scripts.config_reference [--write | --check]`: the stack config reference, from the pydantic models.
 
-Renders every key of `PlatformConfig` (and the models below it; each member of the `cluster` union gets its
-own table) as Markdown rows: path, type, default, description and constraints. Descriptions come from
+Renders every key of `PlatformConfig` (and the models below it; each member of the `cluster` union and each
+workload role gets its own table) as Markdown rows: path, type, default, description and constraints. Descriptions come from
 `Field(description=...)`, else from the attribute docstring under the field, else from the nested model's
 class docstring. `--write` replaces the block between the markers in README.md; `--check` exits 1 when that
 block is stale (tests/test_config_reference.py does the same).
@@ -100,8 +100,8 @@ def type_name(annotation: Any, field: FieldInfo | None = None) -> str:
 
 
 def _tag(model: type[BaseModel]) -> tuple[str, Any] | None:
-    """The discriminator (`kind` or `type` with one Literal value) of a union member, if it has one."""
-    for name in ("kind", "type"):
+    """The discriminator (`kind`, `type` or `role` with one Literal value) of a union member, if it has one."""
+    for name in ("kind", "type", "role"):
         field = model.model_fields.get(name)
         if field is not None and get_origin(field.annotation) is Literal and len(get_args(field.annotation)) == 1:
             return field.alias or name, get_args(field.annotation)[0]
@@ -129,6 +129,8 @@ def _constraints(field: FieldInfo) -> list[str]:
 def _default(value: Any) -> str:
     if value is PydanticUndefined:
         return "required"
+    if isinstance(value, dict) and value and all(isinstance(item, BaseModel) for item in value.values()):
+        return f"`{', '.join(value)}` (see below)"  # named workloads: each role's defaults have a table below
     is_model = isinstance(value, BaseModel)
     if isinstance(value, BaseModel):
         value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -175,6 +177,8 @@ def rows(model: type[BaseModel], prefix: str, instance: BaseModel | None = None,
         if extra:
             description = f"{description} ({', '.join(extra)})" if description else ", ".join(extra)
         out.append((path, type_name(field.annotation, field), _default(default), description))
+        if get_origin(field.annotation) is dict and any(_is_model(m) for m in _members(get_args(field.annotation)[1])):
+            continue  # a map of named models (workloads): one table per member below
         if len(models) == 1 and len(members) <= 2:
             nested = default if isinstance(default, BaseModel) else None
             out.extend(rows(models[0], path, nested))
@@ -205,6 +209,16 @@ def render() -> str:
         "",
         *_table(rows(PlatformConfig, PREFIX, skip=("cluster",))),
     ]
+    workloads_field = PlatformConfig.model_fields["workloads"]
+    for member in _members(get_args(_unwrap(workloads_field.annotation))[1]):
+        role = get_args(member.model_fields["role"].annotation)[0]
+        doc = " ".join((member.__doc__ or "").split())
+        lines += ["", f"#### `workloads.<name>` with `role: {role}`", ""]
+        if doc:
+            lines += [doc, ""]
+        member_rows = rows(member, f"{PREFIX}workloads.<name>")
+        member_rows.sort(key=lambda row: row[0] != f"{PREFIX}workloads.<name>.role")  # the discriminator first
+        lines += _table(member_rows)
     cluster_field = PlatformConfig.model_fields["cluster"]
     for member in _members(cluster_field.annotation):
         kind = get_args(member.model_fields["kind"].annotation)[0]

@@ -19,6 +19,7 @@ from .addons import SOLVER_TYPES, MonitoringSettings
 from .base import ConfigFieldError
 from .cluster import EKS_VERSIONS, GKE_VERSIONS, KIND_NODE_IMAGES
 from .platform import CLUSTER_KINDS, PlatformConfig
+from .workloads import LEGACY_NAMES, ROLES
 
 PROJECT = "browser-platform"
 
@@ -78,6 +79,9 @@ def _strip_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # A discriminated union puts the tag value into the error location: ('cluster', 'kind', 'name').
     if len(loc) >= 2 and loc[0] == "cluster" and loc[1] in CLUSTER_KINDS:
         return (loc[0], *loc[2:])
+    # Named workloads: ('workloads', 'chrome', 'browser', 'image'), the role being the union's tag.
+    if len(loc) >= 3 and loc[0] == "workloads" and loc[2] in ROLES:
+        return (*loc[:2], *loc[3:])
     if len(loc) > len(SOLVER_PATH) and loc[:len(SOLVER_PATH)] == SOLVER_PATH and loc[len(SOLVER_PATH)] in SOLVER_TYPES:
         return (*SOLVER_PATH, *loc[len(SOLVER_PATH) + 1:])
     return loc
@@ -102,7 +106,16 @@ def _model_at(model: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> type[B
                 current = (tagged or members)[0]
         elif get_origin(current) in (list, dict):
             current = get_args(current)[-1]
-            data = None
+            data = data.get(part) if isinstance(data, dict) else None
+            if get_origin(current) is typing.Annotated:
+                current = get_args(current)[0]
+            members = [arg for arg in get_args(current) if isinstance(arg, type) and issubclass(arg, BaseModel)]
+            if members:
+                # A named workload: the member of its `role` (or the role of its legacy name).
+                role = data.get("role", LEGACY_NAMES.get(str(part))) if isinstance(data, dict) else None
+                tagged = [m for m in members if "role" in m.model_fields
+                          and role in get_args(m.model_fields["role"].annotation)]
+                current = (tagged or members)[0]
         else:
             return None
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
@@ -128,8 +141,10 @@ def _describe(error: Any, data: dict[str, Any], project: str) -> str:
         message = f"unknown key;{hint} allowed keys: {', '.join(allowed)}"
     elif error_type in ("union_tag_not_found", "union_tag_invalid"):
         solver = loc == SOLVER_PATH
-        loc = (*loc, "type" if solver else "kind")
-        message = f"must be one of: {', '.join(SOLVER_TYPES if solver else CLUSTER_KINDS)}"
+        workload = len(loc) == 2 and loc[0] == "workloads"
+        tag, allowed = ("type", SOLVER_TYPES) if solver else ("role", ROLES) if workload else ("kind", CLUSTER_KINDS)
+        loc = (*loc, tag)
+        message = f"must be one of: {', '.join(allowed)}"
     elif error_type == "missing":
         message = "required, but not set"
     elif error_type == "string_type" and isinstance(error.get("input"), int | float):

@@ -13,7 +13,20 @@ from .cluster import EksClusterConfig, GkeClusterConfig, KindClusterConfig, Node
 from .data import STORE_ENV, DataStoresSettings, inside_ranges
 from .egress import gke_nat_ports
 from .sizing import size_pools
-from .workloads import WorkloadBase, Workloads
+from .workloads import (
+    DEFAULT_WORKLOADS,
+    NEW_FORM,
+    AnyWorkload,
+    ApiWorkload,
+    BrowserWorkload,
+    Caller,
+    Role,
+    WorkerWorkload,
+    WorkloadBase,
+    Workloads,
+    named_workloads,
+    platform_env,
+)
 
 ClusterConfig = Annotated[KindClusterConfig | EksClusterConfig | GkeClusterConfig, Field(discriminator="kind")]
 CLUSTER_KINDS = ("kind", "eks", "gke")
@@ -56,7 +69,11 @@ class PlatformConfig(StrictModel):
         default="istio-ingress",
         description="Namespace of the ingress gateway; the only source allowed to reach the API.",
     )
-    workloads: Workloads = Workloads()
+    workloads: Workloads = Field(
+        default=DEFAULT_WORKLOADS,
+        description="Named workloads: `{<name>: {role: api | browser | worker, ...}}` (names are DNS labels). "
+                    "The keys api and browser may leave out `role` (the form before roles existed).",
+    )
     network: NetworkSettings = NetworkSettings()
     autoscaling: AutoscalingAddons = AutoscalingAddons()
     mesh: MeshSettings = MeshSettings()
@@ -70,6 +87,64 @@ class PlatformConfig(StrictModel):
     )
 
     _namespace = field_validator("namespace", "ingress_namespace")(check_dns_label)
+
+    @field_validator("workloads", mode="before")
+    @classmethod
+    def _roles(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in data:
+                try:
+                    check_dns_label(str(name))
+                except ValueError as error:
+                    raise ConfigFieldError((str(name),), f"workload name {error}") from None
+        return named_workloads(data)
+
+    @model_validator(mode="after")
+    def _calls(self) -> PlatformConfig:
+        workloads = self.workloads
+        if not workloads:
+            raise ConfigFieldError(("workloads",), f"must name at least one workload; the form is\n{NEW_FORM}")
+        for name, spec in self.callers():
+            for index, callee in enumerate(spec.calls):
+                target = workloads.get(callee)
+                if target is None:
+                    raise ConfigFieldError(("workloads", name, "calls", index),
+                                           f"'{callee}' is not a workload; workloads are {', '.join(workloads)}")
+                if callee == name:
+                    raise ConfigFieldError(("workloads", name, "calls", index), "a workload does not call itself")
+                if isinstance(target, WorkerWorkload):
+                    raise ConfigFieldError(("workloads", name, "calls", index),
+                                           f"'{callee}' is a worker: it has no Service, so nothing can call it; "
+                                           "call an api or browser workload")
+        for name, spec in workloads.items():
+            if isinstance(spec, BrowserWorkload) and not self.callers_of(name):
+                raise ConfigFieldError(
+                    ("workloads", name),
+                    f"browser pool '{name}' is called by no workload, so no session could ever reach it; add "
+                    f"'{name}' to the `calls` of the api (or worker) that drives it",
+                )
+        public = [name for name, spec in workloads.items() if isinstance(spec, ApiWorkload) and spec.public]
+        if len(public) > 1:
+            raise ConfigFieldError(("workloads", public[1], "public"),
+                                   f"only one API is reached from the gateway (the public host routes to one "
+                                   f"Service), and '{public[0]}' already is; set public: false here")
+        for name, spec in workloads.items():
+            reserved = set(platform_env(workloads, name))
+            for key, names in (("env", spec.env), ("secretEnv", spec.secret_env)):
+                taken = sorted(set(names) & reserved)
+                if taken:
+                    raise ConfigFieldError(("workloads", name, key, taken[0]),
+                                           f"is set by the platform ({', '.join(sorted(reserved))}) from the "
+                                           "workloads it calls; rename your variable")
+            if isinstance(spec, WorkerWorkload) and spec.queue is not None and (
+                    not self.autoscaling.keda.enabled or spec.autoscaling is None):
+                raise ConfigFieldError(("workloads", name, "queue"),
+                                       "scales through KEDA, so it needs autoscaling.keda.enabled (and this "
+                                       "workload's autoscaling bounds); remove queue to use the CPU/memory HPA")
+        if self.ingress is not None and not public:
+            raise ConfigFieldError(("ingress",), "routes the public host to an API, but no api workload is public "
+                                   "(workloads.<name>.public: true)")
+        return self
 
     @field_validator("namespace", "ingress_namespace")
     @classmethod
@@ -119,7 +194,8 @@ class PlatformConfig(StrictModel):
         if self.autoscaling.keda.enabled and not self.monitoring.enabled:
             raise ConfigFieldError(
                 ("autoscaling", "keda", "enabled"),
-                "KEDA scales the browser pool on sessions it reads from Prometheus, so it needs monitoring.enabled; "
+                "KEDA scales the browser pools on sessions (and workers on queues) it reads from Prometheus, so it "
+                "needs monitoring.enabled; "
                 "set autoscaling.keda.enabled false to fall back to the CPU/memory HPA",
             )
         if self.ingress is not None:
@@ -161,14 +237,15 @@ class PlatformConfig(StrictModel):
                                    f"must cover cluster.vpcCidr ({self.cluster.vpc_cidr}) while dataStores.enabled: "
                                    "the stores live in the VPC and the browser pool may never reach them")
         if stores.enabled or stores.external is not None:
-            api = self.workloads.api
-            for key, names in (("env", api.env), ("secretEnv", api.secret_env)):
-                taken = sorted(set(names) & set(STORE_ENV))
-                if taken:
-                    raise ConfigFieldError(("workloads", "api", key, taken[0]),
+            for name, client in self.store_clients():
+                for key, names in (("env", client.env), ("secretEnv", client.secret_env)):
+                    taken = sorted(set(names) & set(STORE_ENV))
+                    if not taken:
+                        continue
+                    raise ConfigFieldError(("workloads", name, key, taken[0]),
                                            "is set by the data layer (dataStores) from the stores' endpoints; "
-                                           "set dataStores.enabled false and leave dataStores.external unset to "
-                                           "manage it yourself")
+                                           f"set workloads.{name}.dataStores false, or dataStores.enabled false "
+                                           "and leave dataStores.external unset, to manage it yourself")
         if stores.enabled and self.cluster.kind == "kind":
             namespace = stores.namespace
             if namespace in (self.namespace, self.ingress_namespace, *KUBERNETES_NAMESPACES, *ADDON_NAMESPACES):
@@ -183,7 +260,45 @@ class PlatformConfig(StrictModel):
         return size_pools(handler(data))
 
     def workload_items(self) -> list[tuple[str, WorkloadBase]]:
-        return [("api", self.workloads.api), ("browser", self.workloads.browser)]
+        return list(self.workloads.items())
+
+    def with_role(self, role: Role) -> list[tuple[str, AnyWorkload]]:
+        return [(name, spec) for name, spec in self.workloads.items() if spec.role == role]
+
+    def browser_pools(self) -> list[tuple[str, BrowserWorkload]]:
+        return [(name, spec) for name, spec in self.workloads.items() if isinstance(spec, BrowserWorkload)]
+
+    def callers(self) -> list[tuple[str, Caller]]:
+        return [(name, spec) for name, spec in self.workloads.items() if isinstance(spec, ApiWorkload | WorkerWorkload)]
+
+    def callers_of(self, callee: str) -> list[str]:
+        return [name for name, spec in self.callers() if callee in spec.calls]
+
+    def store_clients(self) -> list[tuple[str, Caller]]:
+        """The workloads that receive the data stores' settings (`dataStores: true`; every API by default)."""
+        return [(name, spec) for name, spec in self.callers() if spec.data_stores]
+
+    def session_scaled(self) -> list[tuple[str, BrowserWorkload]]:
+        """Browser pools KEDA scales on sessions (autoscaling.keda.enabled, with autoscaling bounds)."""
+        if not self.autoscaling.keda.enabled:
+            return []
+        return [(name, spec) for name, spec in self.browser_pools() if spec.autoscaling is not None]
+
+    def queue_scaled(self) -> list[tuple[str, WorkerWorkload]]:
+        """Workers KEDA scales on their queue."""
+        if not self.autoscaling.keda.enabled:
+            return []
+        return [(name, spec) for name, spec in self.workloads.items()
+                if isinstance(spec, WorkerWorkload) and spec.queue is not None and spec.autoscaling is not None]
+
+    def keda_scaled(self) -> frozenset[str]:
+        """Workloads whose replicas KEDA owns (they get no HPA of ours)."""
+        return frozenset(name for name, _ in [*self.session_scaled(), *self.queue_scaled()])
+
+    @property
+    def longest_grace_seconds(self) -> int:
+        """The longest termination grace period of any workload (a browser pool's session drain)."""
+        return max((spec.termination_grace_seconds for _, spec in self.browser_pools()), default=30)
 
     def pools_for(self, workload: WorkloadBase) -> list[NodePool]:
         return [pool for pool in self.cluster.node_pools if pool.matches(workload.node_selector)]

@@ -156,7 +156,7 @@ def platform_services_for(config: PlatformConfig) -> tuple[PlatformLayer, ...]:
     """The platform services components/platform_services.py installs for this config, under the same conditions."""
     mesh = config.mesh.enabled
     ingress = config.ingress is not None and mesh
-    keda = config.autoscaling.keda.enabled and config.workloads.browser.autoscaling is not None
+    keda = bool(config.keda_scaled())
     return platform_layers(config.cluster.kind, mesh=mesh, monitoring=config.monitoring.enabled, keda=keda,
                            tls=ingress, gateway=ingress, highly_available=config.cluster.kind != "kind")
 

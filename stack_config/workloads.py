@@ -1,15 +1,23 @@
-"""Workload config: the API and the browser pool, with production-shaped defaults taken from the seeds."""
+"""Workload config: any number of named workloads, each with a role (api, browser, worker) and that role's
+production-shaped defaults taken from the seeds.
+
+`browser-platform:workloads` is a map `{<name>: {role: api | browser | worker, ...}}`. The stack files written
+before roles existed (`workloads: {api: {...}, browser: {...}}`) keep working: the keys `api` and `browser`
+without a `role` take the role of their name, the missing one of the two keeps its defaults, and `api` calls
+`browser` (`named_workloads`). Who may call whom is `calls` on the caller; `platform_env` is what the platform
+tells a caller about its callees.
+"""
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from .base import CONFIG_KEY_RE, ConfigFieldError, CpuQuantity, MemoryQuantity, StrictModel, cpu_millicores, memory_bytes
-from .cluster import WORKLOAD_LABEL, check_labels
+from .cluster import WORKLOAD_LABEL, check_dns_label, check_labels
 
 _IMAGE_RE = re.compile(r"^(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
                        r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
@@ -85,7 +93,9 @@ class SecurityOverrides(StrictModel):
 
 class WorkloadBase(StrictModel):
     PLATFORM_ENV: ClassVar[tuple[str, ...]] = ()
-    """Environment variables the platform sets in the workload's ConfigMap (components/workloads/group.py)."""
+    """Environment variables the platform may set in the workload's ConfigMap (`platform_env`)."""
+    SERVES_HTTP: ClassVar[bool] = True
+    """Whether the role has a Service (and so a required `http` port); a worker has neither."""
 
     image: str
     image_digest: str | None = None
@@ -147,8 +157,10 @@ class WorkloadBase(StrictModel):
                 raise ValueError(f"port name '{name}' must be an IANA service name (1-15 lowercase characters)")
             if not 1024 <= number <= 65535:
                 raise ValueError(f"port {name}={number} must be 1024-65535: the container runs as non-root")
-        if "http" not in ports:
+        if cls.SERVES_HTTP and "http" not in ports:
             raise ValueError("a port named 'http' is required: probes and the Service use it")
+        if not cls.SERVES_HTTP and not ports.keys() & {"http", "metrics"}:
+            raise ValueError("a port named 'http' or 'metrics' is required: the probes use it")
         if len(set(ports.values())) != len(ports):
             raise ValueError("port numbers must be distinct")
         return ports
@@ -187,6 +199,11 @@ class WorkloadBase(StrictModel):
         return self
 
     @property
+    def probe_port(self) -> str:
+        """The named port the probes call: `http`, or `metrics` on a worker without one."""
+        return "http" if "http" in self.ports else "metrics"
+
+    @property
     def image_ref(self) -> str:
         return f"{self.image}@{self.image_digest}" if self.image_digest else self.image
 
@@ -199,9 +216,38 @@ class WorkloadBase(StrictModel):
         return self.autoscaling.max_replicas if self.autoscaling else self.replicas
 
 
-class ApiWorkload(WorkloadBase):
-    PLATFORM_ENV: ClassVar[tuple[str, ...]] = ("BROWSER_SERVICE", "BROWSER_CDP_PORT")
+class CallerSettings(StrictModel):
+    """What a workload that calls others declares (roles api and worker)."""
 
+    calls: list[str] = Field(
+        default=[],
+        description="Workloads this one may call (browser pools, APIs), by name: the NetworkPolicies and mesh "
+                    "AuthorizationPolicies admit exactly these paths, and the ConfigMap names each callee "
+                    "(docs/operations.md#named-workloads).",
+    )
+    data_stores: bool = Field(
+        default=False,
+        description="Receives the data stores' endpoints, credentials and egress (with dataStores enabled or "
+                    "external).",
+    )
+
+    @field_validator("calls")
+    @classmethod
+    def _distinct(cls, calls: list[str]) -> list[str]:
+        for name in calls:
+            check_dns_label(name)
+        if len(set(calls)) != len(calls):
+            raise ValueError("each workload may be listed once")
+        return calls
+
+
+class ApiWorkload(WorkloadBase, CallerSettings):
+    """An API: a ClusterIP Service, an HPA, reached from the gateway when `public`, and read access to the
+    EndpointSlices of the browser pools it calls (session routing)."""
+
+    PLATFORM_ENV: ClassVar[tuple[str, ...]] = ("BROWSER_SERVICE", "BROWSER_CDP_PORT", "BROWSER_POOLS")
+
+    role: Literal["api"] = "api"
     image: str = "ghcr.io/example/api:1.0.0"
     autoscaling: Autoscaling | None = Autoscaling(min_replicas=3, max_replicas=10, cpu_utilization=70,
                                                   memory_utilization=80)
@@ -213,15 +259,29 @@ class ApiWorkload(WorkloadBase):
     node_selector: dict[str, str] = {WORKLOAD_LABEL: "api"}
     kubernetes_api_access: bool = Field(
         default=True,
-        description="Read-only access to the browser pool's EndpointSlices, for session routing.",
+        description="Read-only access to the EndpointSlices of the browser pools it calls, for session routing "
+                    "(granted only when it calls one).",
+    )
+    public: bool = Field(
+        default=True,
+        description="Reached from the ingress gateway (the public host routes to it); at most one API is public.",
+    )
+    data_stores: bool = Field(
+        default=True,
+        description="Receives the data stores' endpoints, credentials and egress (with dataStores enabled or "
+                    "external).",
     )
 
 
 class BrowserWorkload(WorkloadBase):
+    """A browser pool: a headless Service, a memory-backed /dev/shm, a session drain on shutdown, KEDA scaling on
+    sessions, its own node pool (`nodeSelector`, tolerating that pool's taints); reached only by its callers."""
+
     PLATFORM_ENV: ClassVar[tuple[str, ...]] = ("MAX_SESSIONS_PER_POD", "SESSION_TIMEOUT_SECONDS", "HOME")
     CDP_PORT: ClassVar[str] = "cdp"
     """The DevTools port the API connects to (its ConfigMap and the NetworkPolicies name it)."""
 
+    role: Literal["browser"] = "browser"
     image: str = "ghcr.io/example/browser:1.0.0"
     autoscaling: Autoscaling | None = Autoscaling(min_replicas=5, max_replicas=20, cpu_utilization=75,
                                                   memory_utilization=85)
@@ -324,9 +384,128 @@ class BrowserWorkload(WorkloadBase):
         return self.min_replicas * self.sessions_per_pod, self.max_replicas * self.sessions_per_pod
 
 
-class Workloads(StrictModel):
-    api: ApiWorkload = ApiWorkload()
-    browser: BrowserWorkload = BrowserWorkload()
+class QueueScaling(StrictModel):
+    """Queue-driven scaling of a worker by KEDA: a Prometheus gauge of the items waiting, divided by perPod."""
+
+    metric: str = Field(description="Prometheus metric (a gauge) of the items waiting for the workers, e.g. "
+                                    "jobs_queued; the worker (or an exporter beside it) exposes it on its metrics "
+                                    "port.")
+    per_pod: int = Field(default=10, ge=1, le=100_000, description="Waiting items one worker pod should carry.")
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, value: str) -> str:
+        if not _METRIC_RE.match(value):
+            raise ValueError(f"'{value}' is not a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+        return value
 
 
-WorkloadName = Literal["api", "browser"]
+class WorkerWorkload(WorkloadBase, CallerSettings):
+    """A background worker: no Service and no inbound path except its metrics port; may call APIs and pools."""
+
+    PLATFORM_ENV: ClassVar[tuple[str, ...]] = ("BROWSER_SERVICE", "BROWSER_CDP_PORT", "BROWSER_POOLS")
+    SERVES_HTTP: ClassVar[bool] = False
+
+    role: Literal["worker"] = "worker"
+    image: str = "ghcr.io/example/worker:1.0.0"
+    replicas: int = Field(default=2, ge=1, le=1000)
+    autoscaling: Autoscaling | None = Autoscaling(min_replicas=2, max_replicas=5, cpu_utilization=70,
+                                                  memory_utilization=80)
+    resources: Resources = Resources(
+        requests=ComputeResources(cpu="250m", memory="256Mi", ephemeral_storage="256Mi"),
+        limits=ComputeResources(cpu="1", memory="512Mi", ephemeral_storage="1Gi"),
+    )
+    ports: dict[str, int] = {"metrics": 9090}
+    node_selector: dict[str, str] = Field(
+        default={WORKLOAD_LABEL: "api"},
+        description="Workers share the API's general-purpose pool unless told otherwise.",
+    )
+    queue: QueueScaling | None = Field(
+        default=None,
+        description="Scale on a queue's length through KEDA (needs autoscaling.keda.enabled and autoscaling "
+                    "bounds) instead of the CPU/memory HPA.",
+    )
+
+
+_METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+Role = Literal["api", "browser", "worker"]
+ROLES: tuple[Role, ...] = ("api", "browser", "worker")
+LEGACY_NAMES: dict[str, Role] = {"api": "api", "browser": "browser"}
+"""The workload keys of the stack files written before roles existed: their role is their name."""
+
+AnyWorkload = ApiWorkload | BrowserWorkload | WorkerWorkload
+Caller = ApiWorkload | WorkerWorkload
+WorkloadSpec = Annotated[AnyWorkload, Field(discriminator="role")]
+Workloads = dict[str, WorkloadSpec]
+"""`browser-platform:workloads`: workload name -> its settings, in the order of the stack file."""
+
+DEFAULT_WORKLOADS: dict[str, AnyWorkload] = {"api": ApiWorkload(calls=["browser"]), "browser": BrowserWorkload()}
+
+NEW_FORM = ("workloads:\n  <name>:\n    role: api | browser | worker\n    image: ...\n"
+            "  (e.g. chrome: {role: browser, image: ghcr.io/acme/chrome:1.2.0})")
+
+
+def named_workloads(data: Any) -> Any:
+    """The `workloads` block with every role set: the old form (`api`, `browser` without `role`) gets the role of
+    its name (and a file with only those keys the other of the two with its defaults), an `api` without role or
+    `calls` calls `browser`; any other key without a role is an error that shows the new form."""
+    if not isinstance(data, dict):
+        return data
+    blocks: dict[str, Any] = {}
+    inferred: set[str] = set()
+    for name, block in data.items():
+        if isinstance(block, dict) and "role" not in block:
+            if name not in LEGACY_NAMES:
+                raise ConfigFieldError((str(name), "role"),
+                                       f"required for workload '{name}' (only the keys api and browser take the "
+                                       f"role of their name); one of: {', '.join(ROLES)}. The form is\n{NEW_FORM}")
+            block = {"role": LEGACY_NAMES[name], **block}
+            inferred.add(name)
+        blocks[name] = block
+    if set(data) <= set(LEGACY_NAMES) and inferred == set(data):
+        blocks.setdefault("api", {"role": "api"})
+        blocks.setdefault("browser", {"role": "browser"})
+        inferred |= {"api"}
+    api, browser = blocks.get("api"), blocks.get("browser")
+    # The old `api` drove the old `browser` without saying so; it still does, beside any new workloads.
+    if "api" in inferred and isinstance(api, dict) and "calls" not in api and isinstance(browser, dict) \
+            and browser.get("role") == "browser":
+        blocks["api"] = {**api, "calls": ["browser"]}
+    return blocks
+
+
+def env_token(name: str) -> str:
+    """A workload name as part of an environment variable name: `browser-chrome` -> `BROWSER_CHROME`."""
+    return name.upper().replace("-", "_")
+
+
+def platform_env(workloads: dict[str, AnyWorkload], name: str) -> dict[str, str]:
+    """What the platform puts in the ConfigMap of workload `name`, from its role and its callees.
+
+    A caller of exactly one browser pool gets `BROWSER_SERVICE` and `BROWSER_CDP_PORT` (as before roles
+    existed); of several, `BROWSER_POOLS` (their names, comma-separated) and `BROWSER_<POOL>_SERVICE` /
+    `BROWSER_<POOL>_CDP_PORT` for each. Every called API: `<API>_SERVICE` and `<API>_HTTP_PORT`.
+    """
+    spec = workloads[name]
+    if isinstance(spec, BrowserWorkload):
+        return {"MAX_SESSIONS_PER_POD": str(spec.sessions_per_pod),
+                "SESSION_TIMEOUT_SECONDS": str(spec.session_timeout_seconds),
+                # The root filesystem is read-only; Chrome's profile and caches live on the /tmp emptyDir.
+                "HOME": "/tmp"}
+    env: dict[str, str] = {}
+    pools = [callee for callee in spec.calls if isinstance(workloads.get(callee), BrowserWorkload)]
+    if len(pools) == 1:
+        env.update({"BROWSER_SERVICE": pools[0],
+                    "BROWSER_CDP_PORT": str(workloads[pools[0]].ports[BrowserWorkload.CDP_PORT])})
+    elif pools:
+        env["BROWSER_POOLS"] = ",".join(pools)
+        for pool in pools:
+            env[f"BROWSER_{env_token(pool)}_SERVICE"] = pool
+            env[f"BROWSER_{env_token(pool)}_CDP_PORT"] = str(workloads[pool].ports[BrowserWorkload.CDP_PORT])
+    for callee in spec.calls:
+        target = workloads.get(callee)
+        if isinstance(target, ApiWorkload):
+            env[f"{env_token(callee)}_SERVICE"] = callee
+            env[f"{env_token(callee)}_HTTP_PORT"] = str(target.ports["http"])
+    return env

@@ -25,6 +25,7 @@ from components.common.metrics_contract import (
 )
 from offline.harness import RecordedResource, StackEvaluation, evaluate_stack, is_secret, stack_file_config
 from stack_config import ConfigError, PlatformConfig, validate_stack_config
+from stack_config.workloads import BrowserWorkload
 
 from .conftest import STACKS
 
@@ -250,8 +251,8 @@ def test_browser_pool_scales_on_sessions(evaluated: Evaluated, stack: str) -> No
     config = config_of(stack)
     if not config.autoscaling.keda.enabled:
         pytest.skip("KEDA disabled on this stack")
-    browser = config.workloads.browser
-    assert browser.autoscaling is not None
+    browser = config.workloads["browser"]
+    assert isinstance(browser, BrowserWorkload) and browser.autoscaling is not None
     scaled = named(ev, "ScaledObject", "browser")
     body = spec(scaled)
     assert body["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "browser"}
@@ -342,16 +343,16 @@ def test_mesh_security_policies(evaluated: Evaluated, stack: str) -> None:
     assert policies["allow-nothing"] == {}
     browser_rule = policies["browser-from-api"]["rules"][0]
     assert browser_rule["from"][0]["source"]["principals"] == [f"cluster.local/ns/{ns}/sa/api"]
-    assert str(config.workloads.browser.ports["metrics"]) not in browser_rule["to"][0]["operation"]["ports"]
+    assert str(config.workloads["browser"].ports["metrics"]) not in browser_rule["to"][0]["operation"]["ports"]
     if config.ingress is not None:
         api_rule = policies["api-from-gateway"]["rules"][0]
         assert api_rule["from"][0]["source"]["principals"] == [
             f"cluster.local/ns/{config.ingress_namespace}/sa/istio-ingressgateway"]
-        assert api_rule["to"][0]["operation"]["ports"] == [str(config.workloads.api.ports["http"])]
+        assert api_rule["to"][0]["operation"]["ports"] == [str(config.workloads["api"].ports["http"])]
     if config.monitoring.enabled:
         assert "metrics-from-prometheus" in policies
         scrape = named(ev, "PeerAuthentication", "browser-metrics-scrape")
-        port = str(config.workloads.browser.ports["metrics"])
+        port = str(config.workloads["browser"].ports["metrics"])
         assert spec(scrape)["portLevelMtls"] == {port: {"mode": "PERMISSIVE"}}
         assert spec(scrape)["mtls"] == {"mode": "STRICT"}
     else:

@@ -237,8 +237,8 @@ def test_pool_bounds_derived_from_sessions() -> None:
     browser_pool = config.cluster.node_pools[1]
     # 20 pods (200 / 10) at 3 per c6i.2xlarge with the sidecar -> 7 nodes; 3 pods (30 / 10) -> 1 node
     assert (browser_pool.min_nodes, browser_pool.max_nodes) == (1, 7)
-    assert config.workloads.browser.autoscaling is not None
-    assert config.workloads.browser.autoscaling.max_replicas == 20
+    assert config.workloads["browser"].autoscaling is not None
+    assert config.workloads["browser"].autoscaling.max_replicas == 20
     assert config.cluster.node_pools[0].max_nodes == 4  # written bounds stay as written
 
 

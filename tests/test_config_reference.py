@@ -20,5 +20,7 @@ def test_reference_lists_every_top_level_key_and_each_cluster_kind() -> None:
             assert f"`browser-platform:{field.alias or name}`" in rendered
     for kind in ("kind", "eks", "gke"):
         assert f"#### `cluster` with `kind: {kind}`" in rendered
-    assert "| `browser-platform:workloads.browser.maxSessions` | integer or null | `null` |" in rendered
+    for role in ("api", "browser", "worker"):
+        assert f"#### `workloads.<name>` with `role: {role}`" in rendered
+    assert "| `browser-platform:workloads.<name>.maxSessions` | integer or null | `null` |" in rendered
     assert "| `browser-platform:cluster.nodePools[].maxNodes` | integer | `3` | >= 1, <= 1000 |" in rendered

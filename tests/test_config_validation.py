@@ -10,6 +10,7 @@ import pytest
 
 from offline.harness import PlatformMocks, RecordingMonitor, evaluate, stack_file_config
 from stack_config import ConfigError, validate_stack_config
+from stack_config.workloads import BrowserWorkload
 
 KEY = "browser-platform"
 
@@ -152,7 +153,8 @@ def test_defaults_are_production_shaped() -> None:
         "nodePools": [{"name": "api", "labels": {"workload": "api"}},
                       {"name": "browser", "labels": {"workload": "browser"}}],
     }), "grafanaAdminPassword": "x"}, {"grafanaAdminPassword"})  # monitoring is on by default and needs it
-    api, browser = settings.config.workloads.api, settings.config.workloads.browser
+    api, browser = settings.config.workloads["api"], settings.config.workloads["browser"]
+    assert isinstance(browser, BrowserWorkload)
     assert api.min_replicas >= 3
     assert browser.autoscaling is not None and browser.autoscaling.max_replicas == 20
     assert browser.sessions_per_pod == 10 and browser.shm_size == "2Gi"
@@ -183,7 +185,7 @@ def test_metrics_port_is_optional_without_monitoring() -> None:
     no_monitoring(values)
     encoded = {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
     settings = validate_stack_config(encoded, secrets - {"grafanaAdminPassword"})
-    assert settings.config.workloads.api.ports == {"http": 3000}
+    assert settings.config.workloads["api"].ports == {"http": 3000}
 
 
 def test_a_malformed_workload_is_one_problem_not_an_orphaned_secret() -> None:
@@ -197,6 +199,7 @@ def test_partial_autoscaling_keeps_the_workloads_own_targets() -> None:
     values["workloads"]["api"]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 4, "cpuUtilization": 60}
     encoded = {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
     workloads = validate_stack_config(encoded, secrets).config.workloads
-    assert workloads.browser.autoscaling is not None and workloads.api.autoscaling is not None
-    assert (workloads.browser.autoscaling.cpu_utilization, workloads.browser.autoscaling.memory_utilization) == (75, 85)
-    assert (workloads.api.autoscaling.cpu_utilization, workloads.api.autoscaling.memory_utilization) == (60, 80)
+    browser, api = workloads["browser"].autoscaling, workloads["api"].autoscaling
+    assert browser is not None and api is not None
+    assert (browser.cpu_utilization, browser.memory_utilization) == (75, 85)
+    assert (api.cpu_utilization, api.memory_utilization) == (60, 80)

@@ -132,7 +132,7 @@ def test_firewall_follows_the_config_on_the_mocks() -> None:
 
 def test_prod_gcp_nat_is_sized_from_sessions_per_node(evaluated: Callable[[str], StackEvaluation]) -> None:
     config = settings("prod-gcp").config
-    sessions, index = browser_sessions_per_node(config)
+    sessions, index, _ = browser_sessions_per_node(config)
     assert (sessions, config.cluster.node_pools[index].name) == (30, "browser")  # 3 pods x 10 sessions per c3-standard-8
     ports = gke_nat_ports(config)
     assert (ports.min_ports_per_vm, ports.max_ports_per_vm) == (1024, 8192)

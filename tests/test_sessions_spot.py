@@ -188,7 +188,7 @@ def test_kind_browser_pods_have_no_capacity_preference(evaluated: Callable[[str]
 
 def test_cluster_autoscaler_waits_the_browser_grace_period(evaluated: Callable[[str], StackEvaluation]) -> None:
     release = evaluated("prod").named(RELEASE, "cluster-autoscaler")
-    grace = load_config("prod").workloads.browser.termination_grace_seconds
+    grace = load_config("prod").longest_grace_seconds
     assert grace == 3630  # sessionTimeoutSeconds 3600 + drainBufferSeconds 30
     assert release.inputs["values"]["extraArgs"]["max-graceful-termination-sec"] == grace
     assert _browser_template(evaluated("prod"))["spec"]["terminationGracePeriodSeconds"] == grace

@@ -10,10 +10,15 @@ def selector_labels(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": component, "app.kubernetes.io/part-of": PART_OF}
 
 
-def standard_labels(component: str, version: str | None = None) -> dict[str, str]:
+ROLE_LABEL = "app.kubernetes.io/component"
+"""Carries a workload's role (api, browser, worker) on its pods and objects: policies select roles by it, never by
+a workload's name."""
+
+
+def standard_labels(component: str, version: str | None = None, role: str | None = None) -> dict[str, str]:
     labels = {
         **selector_labels(component),
-        "app.kubernetes.io/component": component,
+        ROLE_LABEL: role or component,
         "app.kubernetes.io/managed-by": "pulumi",
     }
     if version:

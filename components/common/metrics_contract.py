@@ -48,10 +48,28 @@ def selector(namespace: str, service: str | None = None) -> str:
     return "{" + ",".join(matchers) + "}"
 
 
-def session_demand(namespace: str) -> str:
-    """Sessions wanted from the pool: in use plus waiting. No active series at all is an error (KEDA falls back)."""
-    return (f"sum({BROWSER_SESSIONS_ACTIVE}{selector(namespace, 'browser')})"
-            f" + (sum({BROWSER_SESSIONS_QUEUED}{selector(namespace, 'api')}) or vector(0))")
+def session_demand(namespace: str, pool: str = "browser", api_services: tuple[str, ...] | list[str] = ("api",),
+                   single_pool: bool = True) -> str:
+    """Sessions wanted from the browser pool `pool`: in use plus waiting. No active series at all is an error (KEDA
+    falls back).
+
+    With one pool every queued session waits for it; with several, the APIs label each queued series with the
+    pool it waits for (`pool="<workload name>"`, docs/addons.md), and each pool counts only its own.
+    """
+    queued = selector(namespace, api_services[0]) if len(api_services) == 1 else (
+        "{" + f'namespace="{namespace}",service=~"{"|".join(api_services)}"' + "}")
+    if not single_pool:
+        queued = queued[:-1] + f',pool="{pool}"' + "}"
+    active = f"sum({BROWSER_SESSIONS_ACTIVE}{selector(namespace, pool)})"
+    if not api_services:
+        return active
+    return f"{active} + (sum({BROWSER_SESSIONS_QUEUED}{queued}) or vector(0))"
+
+
+def queue_length(namespace: str, worker: str, metric: str) -> str:
+    """Items waiting for the worker `worker`: the gauge it exposes (stack_config QueueScaling.metric), taken once
+    (max over its pods, which all see the same queue)."""
+    return f'max({metric}{{namespace="{namespace}",container="{worker}"}}) or vector(0)'
 
 
 def session_utilization(namespace: str) -> str:

@@ -67,7 +67,7 @@ def installed_services(config: PlatformConfig) -> frozenset[str]:
             services.add("tls")  # cert-manager issues the gateway's certificate
     if config.monitoring.enabled:
         services.add("monitoring")
-    if config.autoscaling.keda.enabled and config.workloads.browser.autoscaling is not None:
+    if config.keda_scaled():
         services.add("keda")
     return frozenset(services)
 

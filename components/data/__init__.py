@@ -39,8 +39,9 @@ def external_wiring(config: PlatformConfig, secrets: dict[str, str]) -> StoreWir
 
 
 def build_data_stores(config: PlatformConfig, cluster: ClusterHandle, secrets: dict[str, str],
-                      api_selector: dict[str, str], on_cluster: pulumi.ResourceOptions) -> StoreWiring | None:
-    """The stores of this stack (or None when the layer is off and nothing external is given)."""
+                      client_selectors: list[dict[str, str]], on_cluster: pulumi.ResourceOptions) -> StoreWiring | None:
+    """The stores of this stack (or None when the layer is off and nothing external is given); `client_selectors`
+    select the pods of the workloads that use them (`PlatformConfig.store_clients`)."""
     stores = config.data_stores
     if stores.external is not None:
         return external_wiring(config, secrets)
@@ -59,12 +60,15 @@ def build_data_stores(config: PlatformConfig, cluster: ClusterHandle, secrets: d
         from .gcp import GcpDataStores, GcpStoresArgs
         return GcpDataStores("data-stores", GcpStoresArgs(
             name=cluster.name, stores=stores, network=network, provider=cloud.provider, secrets=secrets,
-            production=production, api_namespace=config.namespace, api_service_account="api")).wiring
+            production=production, api_namespace=config.namespace,
+            api_service_accounts=[name for name, _ in config.store_clients()])).wiring
     from .in_cluster import InClusterDataStores, InClusterStoresArgs
-    api = config.workloads.api
+    # The stores run on the pool of their first client (the API's, in the stack files before roles).
+    clients = config.store_clients()
+    node_selector = dict(clients[0][1].node_selector) if clients else {}
     storage = cluster.storage_class
     return InClusterDataStores("data-stores", InClusterStoresArgs(
-        stores=stores, secrets=secrets, api_namespace=config.namespace, api_selector=api_selector,
-        node_selector=dict(api.node_selector), tolerations=tolerations_for(api.node_selector, cluster.node_pools),
+        stores=stores, secrets=secrets, api_namespace=config.namespace, api_selectors=client_selectors,
+        node_selector=node_selector, tolerations=tolerations_for(node_selector, cluster.node_pools),
         storage_class=storage.name if storage else "standard",
         storage_after=storage.depends_on if storage else []), opts=on_cluster).wiring

@@ -33,7 +33,9 @@ class GcpStoresArgs:
     secrets: dict[str, str]
     production: bool
     api_namespace: str
-    api_service_account: str
+    api_service_accounts: list[str]
+    """The Kubernetes service accounts (one per store client, named like the workload) that act as the API's
+    Google identity."""
 
 
 def discovery_endpoint(endpoints: Sequence[Any] | None) -> str:
@@ -122,10 +124,12 @@ class GcpDataStores(pulumi.ComponentResource):
             account_id=f"{args.name}-api"[:30], display_name=f"API of {args.name} (data stores)"), opts=child)
         grant = gcp.projects.IAMMember("api-valkey", gcp.projects.IAMMemberArgs(
             project=network.project, role="roles/memorystore.dbConnectionUser", member=api_account.member), opts=child)
-        identity = gcp.serviceaccount.IAMMember("api-workload-identity", gcp.serviceaccount.IAMMemberArgs(
-            service_account_id=api_account.name, role="roles/iam.workloadIdentityUser",
-            member=f"serviceAccount:{network.project}.svc.id.goog[{args.api_namespace}/{args.api_service_account}]"),
-            opts=child)
+        # One binding per client; the first keeps the name it had when the API was the only one.
+        identities = [gcp.serviceaccount.IAMMember(
+            f"{account}-workload-identity", gcp.serviceaccount.IAMMemberArgs(
+                service_account_id=api_account.name, role="roles/iam.workloadIdentityUser",
+                member=f"serviceAccount:{network.project}.svc.id.goog[{args.api_namespace}/{account}]"),
+            opts=child) for account in args.api_service_accounts]
 
         postgres = stores.postgres
         self.postgres = gcp.sql.DatabaseInstance("postgres", gcp.sql.DatabaseInstanceArgs(
@@ -177,7 +181,7 @@ class GcpDataStores(pulumi.ComponentResource):
             service_account_annotations={WORKLOAD_IDENTITY_ANNOTATION: api_account.email},
             outputs={"redisEndpoint": valkey_host, "postgresEndpoint": self.postgres.private_ip_address,
                      "postgresReadEndpoints": read_host},
-            after=[self.valkey, self.postgres, database, user, grant, identity],
+            after=[self.valkey, self.postgres, database, user, grant, *identities],
         )
         self.register_outputs({"redis": valkey_host, "postgres": self.postgres.private_ip_address})
 

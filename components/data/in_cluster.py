@@ -88,7 +88,8 @@ class InClusterStoresArgs:
     stores: DataStoresSettings
     secrets: dict[str, str]
     api_namespace: str
-    api_selector: dict[str, str]
+    api_selectors: list[dict[str, str]]
+    """The pods of every workload that uses the stores (its dataStores flag)."""
     node_selector: dict[str, str]
     tolerations: list[Taint]
     storage_class: str
@@ -182,13 +183,13 @@ class InClusterDataStores(pulumi.ComponentResource):
                     namespace_selector=LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
                     pod_selector=LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}))],
                 ports=[NetworkPolicyPortArgs(protocol="UDP", port=53), NetworkPolicyPortArgs(protocol="TCP", port=53)])]))
-        api_peer = NetworkPolicyPeerArgs(
+        api_peers = [NetworkPolicyPeerArgs(
             namespace_selector=LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": args.api_namespace}),
-            pod_selector=LabelSelectorArgs(match_labels=args.api_selector))
+            pod_selector=LabelSelectorArgs(match_labels=selector)) for selector in args.api_selectors]
         for component, port in (("valkey", REDIS_PORT), ("postgres", POSTGRES_PORT)):
             policy(f"{component}-ingress-from-api", NetworkPolicySpecArgs(
                 pod_selector=LabelSelectorArgs(match_labels=selector_labels(component)), policy_types=["Ingress"],
-                ingress=[NetworkPolicyIngressRuleArgs(from_=[api_peer],
+                ingress=[NetworkPolicyIngressRuleArgs(from_=api_peers,
                                                       ports=[NetworkPolicyPortArgs(protocol="TCP", port=port)])]))
 
         def host(component: str) -> str:

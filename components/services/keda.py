@@ -1,4 +1,5 @@
-"""KEDA, and the ScaledObject that scales the browser pool on sessions instead of CPU.
+"""KEDA, and the ScaledObjects that scale each browser pool on sessions (and each queue worker on its queue)
+instead of CPU.
 
 The session trigger asks Prometheus for active + queued sessions and targets `sessionsPerPod x fillRatio` per
 pod; CPU and memory utilization stay as backstop triggers. KEDA owns the pool's HPA (`keda-hpa-<name>`), so
@@ -26,22 +27,44 @@ from ..common.webhook_ports import KEDA_METRICS_API, KEDA_WEBHOOK
 
 @dataclass(frozen=True)
 class SessionScaledTarget:
+    """A browser pool, scaled on its sessions (active + queued) per pod."""
+
     component: str
     namespace: str
     deployment_name: str
     deployment: pulumi.Resource
     bounds: Autoscaling
     sessions_per_pod: int
+    demand: str = ""
+    """The PromQL of the sessions wanted from this pool (metrics_contract.session_demand); empty: the default."""
+
+
+@dataclass(frozen=True)
+class QueueScaledTarget:
+    """A worker, scaled on the items waiting in its queue per pod."""
+
+    component: str
+    namespace: str
+    deployment_name: str
+    deployment: pulumi.Resource
+    bounds: Autoscaling
+    query: str
+    """The PromQL of the items waiting (metrics_contract.queue_length)."""
+    per_pod: int
+
+
+ScaledTarget = SessionScaledTarget | QueueScaledTarget
 
 
 @dataclass(frozen=True)
 class KedaArgs:
     settings: KedaSettings
-    target: SessionScaledTarget
+    targets: list[ScaledTarget]
+    """One ScaledObject each: every browser pool with autoscaling bounds, every worker with a queue."""
     prometheus_url: str
     namespace: str = "keda"
     after: list[pulumi.Resource] = field(default_factory=list)
-    """Resources the ScaledObject waits for besides KEDA itself (e.g. the Prometheus release)."""
+    """Resources the ScaledObjects wait for besides KEDA itself (e.g. the Prometheus release)."""
 
 
 def session_threshold(sessions_per_pod: int, fill_ratio: float) -> str:
@@ -49,8 +72,28 @@ def session_threshold(sessions_per_pod: int, fill_ratio: float) -> str:
     return f"{round(sessions_per_pod * fill_ratio, 2):g}"
 
 
-def scaled_object_spec(args: KedaArgs) -> dict[str, object]:
-    target, settings = args.target, args.settings
+def _demand_trigger(target: ScaledTarget, args: KedaArgs) -> dict[str, object]:
+    if isinstance(target, QueueScaledTarget):
+        name, query, threshold = "queue", target.query, str(target.per_pod)
+    else:
+        name, query = "sessions", target.demand or session_demand(target.namespace)
+        threshold = session_threshold(target.sessions_per_pod, args.settings.fill_ratio)
+    return {
+        "type": "prometheus",
+        "name": name,
+        "metricType": "AverageValue",
+        "metadata": {
+            "serverAddress": args.prometheus_url,
+            "query": query,
+            "threshold": threshold,
+            "ignoreNullValues": "false",
+        },
+    }
+
+
+def scaled_object_spec(args: KedaArgs, target: ScaledTarget | None = None) -> dict[str, object]:
+    target = target or args.targets[0]
+    settings = args.settings
     return {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target.deployment_name},
         "pollingInterval": settings.polling_interval,
@@ -67,17 +110,7 @@ def scaled_object_spec(args: KedaArgs) -> dict[str, object]:
             "horizontalPodAutoscalerConfig": {"behavior": scaling_behavior_spec()},
         },
         "triggers": [
-            {
-                "type": "prometheus",
-                "name": "sessions",
-                "metricType": "AverageValue",
-                "metadata": {
-                    "serverAddress": args.prometheus_url,
-                    "query": session_demand(target.namespace),
-                    "threshold": session_threshold(target.sessions_per_pod, settings.fill_ratio),
-                    "ignoreNullValues": "false",
-                },
-            },
+            _demand_trigger(target, args),
             {"type": "cpu", "name": "cpu", "metricType": "Utilization",
              "metadata": {"value": str(target.bounds.cpu_utilization)}},
             {"type": "memory", "name": "memory", "metricType": "Utilization",
@@ -108,7 +141,7 @@ def keda_values() -> dict[str, object]:
 
 class Keda(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
-    scaled_object: k8s.apiextensions.CustomResource
+    scaled_objects: list[k8s.apiextensions.CustomResource]
 
     def __init__(self, name: str, args: KedaArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("browser-platform:addons:Keda", name, None, opts)
@@ -118,15 +151,14 @@ class Keda(pulumi.ComponentResource):
             values=keda_values(),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
-        target = args.target
-        self.scaled_object = k8s.apiextensions.CustomResource(
+        self.scaled_objects = [k8s.apiextensions.CustomResource(
             f"{name}-{target.component}-scaledobject",
             api_version="keda.sh/v1alpha1",
             kind="ScaledObject",
             metadata=ObjectMetaArgs(name=target.deployment_name, namespace=target.namespace,
                                     labels=standard_labels(target.component)),
-            spec=scaled_object_spec(args),
+            spec=scaled_object_spec(args, target),
             # The release installs the ScaledObject CRD and the admission webhook that checks it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release, target.deployment, *args.after]),
-        )
+        ) for target in args.targets]
         self.register_outputs({"version": charts.KEDA.version})

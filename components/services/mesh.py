@@ -215,10 +215,25 @@ class MeshControlPlane(pulumi.ComponentResource):
 
 @dataclass(frozen=True)
 class MeshWorkload:
+    name: str
+    role: str
+    """api, browser or worker (stack_config.workloads)."""
     service_name: str
     service_account: str
     selector: dict[str, str]
     ports: dict[str, int]
+    calls: list[str] = field(default_factory=list)
+    """Workloads it may call: each callee's AuthorizationPolicy admits its identity on the callee's serving ports."""
+    public: bool = False
+    """The API the ingress gateway routes the public host to."""
+
+
+def serving_ports(workload: MeshWorkload) -> list[str]:
+    """What a caller reaches (the same ports as the NetworkPolicies): a browser pool's ports but metrics, an API's
+    http port."""
+    if workload.role == "browser":
+        return sorted(str(n) for port_name, n in workload.ports.items() if port_name != "metrics")
+    return [str(workload.ports["http"])] if "http" in workload.ports else []
 
 
 @dataclass(frozen=True)
@@ -235,8 +250,8 @@ class PublicRoute:
 class MeshPoliciesArgs:
     settings: MeshSettings
     namespace: str
-    api: MeshWorkload
-    browser: MeshWorkload
+    workloads_in_mesh: list[MeshWorkload]
+    """Every named workload; who may call whom is each one's `calls`."""
     crd_releases: list[pulumi.Resource]
     workloads: pulumi.Resource
     public: PublicRoute | None = None
@@ -266,37 +281,42 @@ class MeshPolicies(pulumi.ComponentResource):
             return f"{workload.service_name}.{ns}.svc.cluster.local"
 
         # --- mTLS: STRICT for the namespace; the metrics port of each workload accepts Prometheus' plaintext.
+        members = args.workloads_in_mesh
+        by_name = {workload.name: workload for workload in members}
         custom("PeerAuthentication", "security.istio.io/v1", "default", {"mtls": {"mode": "STRICT"}})
         if args.monitoring_namespace is not None:
-            for component, workload in (("api", args.api), ("browser", args.browser)):
-                custom("PeerAuthentication", "security.istio.io/v1", f"{component}-metrics-scrape", {
+            for workload in members:
+                custom("PeerAuthentication", "security.istio.io/v1", f"{workload.name}-metrics-scrape", {
                     "selector": {"matchLabels": dict(workload.selector)},
                     "mtls": {"mode": "STRICT"},
                     "portLevelMtls": {str(workload.ports["metrics"]): {"mode": "PERMISSIVE"}},
                 })
 
-        # --- Authorization: nothing is allowed unless a rule below says so.
+        # --- Authorization: nothing is allowed unless a rule below says so; the rules follow the declared calls.
         custom("AuthorizationPolicy", "security.istio.io/v1", "allow-nothing", {})
-        if args.public is not None:
-            custom("AuthorizationPolicy", "security.istio.io/v1", "api-from-gateway", {
-                "selector": {"matchLabels": dict(args.api.selector)},
+        public_api = next((workload for workload in members if workload.public), None)
+        if args.public is not None and public_api is not None:
+            custom("AuthorizationPolicy", "security.istio.io/v1", f"{public_api.name}-from-gateway", {
+                "selector": {"matchLabels": dict(public_api.selector)},
                 "action": "ALLOW",
                 "rules": [{
                     "from": [{"source": {"principals": [principal(args.public.gateway_namespace, GATEWAY_RELEASE)]}}],
-                    "to": [{"operation": {"ports": [str(args.api.ports["http"])]}}],
+                    "to": [{"operation": {"ports": [str(public_api.ports["http"])]}}],
                 }],
             })
-        browser_ports = sorted(str(n) for port_name, n in args.browser.ports.items() if port_name != "metrics")
-        custom("AuthorizationPolicy", "security.istio.io/v1", "browser-from-api", {
-            "selector": {"matchLabels": dict(args.browser.selector)},
-            "action": "ALLOW",
-            "rules": [{
-                "from": [{"source": {"principals": [principal(ns, args.api.service_account)]}}],
-                "to": [{"operation": {"ports": browser_ports}}],
-            }],
-        })
+        for caller in members:
+            for callee_name in caller.calls:
+                callee = by_name[callee_name]
+                custom("AuthorizationPolicy", "security.istio.io/v1", f"{callee.name}-from-{caller.name}", {
+                    "selector": {"matchLabels": dict(callee.selector)},
+                    "action": "ALLOW",
+                    "rules": [{
+                        "from": [{"source": {"principals": [principal(ns, caller.service_account)]}}],
+                        "to": [{"operation": {"ports": serving_ports(callee)}}],
+                    }],
+                })
         if args.monitoring_namespace is not None:
-            metrics_ports = sorted({str(w.ports["metrics"]) for w in (args.api, args.browser)})
+            metrics_ports = sorted({str(w.ports["metrics"]) for w in members})
             # Plaintext scrapes carry no identity to match; the NetworkPolicy admits only the monitoring namespace.
             custom("AuthorizationPolicy", "security.istio.io/v1", "metrics-from-prometheus", {
                 "action": "ALLOW",
@@ -330,29 +350,34 @@ class MeshPolicies(pulumi.ComponentResource):
             "baseEjectionTime": f"{outlier.base_ejection_seconds}s",
             "maxEjectionPercent": outlier.max_ejection_percent,
         }
-        custom("DestinationRule", "networking.istio.io/v1", "browser", {
-            "host": host(args.browser),
-            "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
-        })
-        custom("DestinationRule", "networking.istio.io/v1", "api", {
-            "host": host(args.api),
-            "trafficPolicy": {
-                "tls": {"mode": "ISTIO_MUTUAL"},
-                "loadBalancer": {"consistentHash": consistent_hash},
-                "connectionPool": {"http": {"http1MaxPendingRequests": 1024, "maxRequestsPerConnection": 0}},
-                "outlierDetection": outlier_detection,
-            },
-        })
-        api_route = api_http_route(host(args.api), args.api.ports["http"], settings)
-        custom("VirtualService", "networking.istio.io/v1", "api", {
-            "hosts": [host(args.api)],
-            "gateways": ["mesh"],
-            "http": [api_route],
-        })
+        for workload in members:
+            if workload.role == "browser":
+                custom("DestinationRule", "networking.istio.io/v1", workload.name, {
+                    "host": host(workload),
+                    "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
+                })
+        for workload in members:
+            if workload.role != "api":
+                continue
+            custom("DestinationRule", "networking.istio.io/v1", workload.name, {
+                "host": host(workload),
+                "trafficPolicy": {
+                    "tls": {"mode": "ISTIO_MUTUAL"},
+                    "loadBalancer": {"consistentHash": consistent_hash},
+                    "connectionPool": {"http": {"http1MaxPendingRequests": 1024, "maxRequestsPerConnection": 0}},
+                    "outlierDetection": outlier_detection,
+                },
+            })
+            custom("VirtualService", "networking.istio.io/v1", workload.name, {
+                "hosts": [host(workload)],
+                "gateways": ["mesh"],
+                "http": [api_http_route(host(workload), workload.ports["http"], settings)],
+            })
 
         # --- Public entry: HTTPS for the configured host, HTTP redirected (or left to the ACME solver).
         public = args.public
-        if public is not None:
+        if public is not None and public_api is not None:
+            api_route = api_http_route(host(public_api), public_api.ports["http"], settings)
             http_server: dict[str, object] = {
                 "port": {"number": 80, "name": "http", "protocol": "HTTP"},
                 "hosts": [public.host],
@@ -371,7 +396,7 @@ class MeshPolicies(pulumi.ComponentResource):
                     http_server,
                 ],
             }, namespace=public.gateway_namespace, extra=[public.gateway_release])
-            custom("VirtualService", "networking.istio.io/v1", "api-public", {
+            custom("VirtualService", "networking.istio.io/v1", f"{public_api.name}-public", {
                 "hosts": [public.host],
                 "gateways": [f"{public.gateway_namespace}/{GATEWAY_NAME}"],
                 # Only the HTTPS listener routes to the API; plain HTTP never reaches it.

@@ -12,7 +12,7 @@ settings); ours also carry the `release` label of the chart's convention.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -171,6 +171,8 @@ class PlatformMonitorsArgs:
     crd_release: pulumi.Resource
     workloads: pulumi.Resource
     browser_grace_seconds: int
+    pod_components: list[str] = field(default_factory=list)
+    """Workloads without a Service (workers): scraped through a PodMonitor instead of a ServiceMonitor."""
 
 
 class PlatformMonitors(pulumi.ComponentResource):
@@ -190,6 +192,20 @@ class PlatformMonitors(pulumi.ComponentResource):
                     "namespaceSelector": {"matchNames": [args.namespace]},
                     "endpoints": [{"port": m.METRICS_PORT_NAME, "path": m.METRICS_PATH, "interval": "15s",
                                    "scheme": "http"}],
+                },
+                opts=after,
+            )
+        for component in args.pod_components:
+            k8s.apiextensions.CustomResource(
+                f"{name}-{component}-podmonitor",
+                api_version="monitoring.coreos.com/v1",
+                kind="PodMonitor",
+                metadata=ObjectMetaArgs(name=component, namespace=args.namespace, labels=labels),
+                spec={
+                    "selector": {"matchLabels": selector_labels(component)},
+                    "namespaceSelector": {"matchNames": [args.namespace]},
+                    "podMetricsEndpoints": [{"port": m.METRICS_PORT_NAME, "path": m.METRICS_PATH, "interval": "15s",
+                                             "scheme": "http"}],
                 },
                 opts=after,
             )

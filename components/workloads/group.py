@@ -1,4 +1,5 @@
-"""The API and the browser pool in their own namespace, on any cluster: they take a provider and the pools."""
+"""The named workloads (APIs, browser pools, workers) in their own namespace, on any cluster: they take a provider
+and the pools. Each workload's role (stack_config.workloads) picks its secure defaults (`role_args`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import TypedDict
 
 import pulumi
 
-from stack_config.cluster import NodePool, Taint
-from stack_config.workloads import ApiWorkload, BrowserWorkload, WorkloadBase
+from stack_config.cluster import NodePool
+from stack_config.workloads import AnyWorkload, ApiWorkload, BrowserWorkload, WorkerWorkload, platform_env
 
 from ..common.quota import ExtraPodCost
 from ..common.scheduling import tolerations_for
@@ -37,25 +38,18 @@ def prefer_on_demand(selector: dict[str, str], pools: list[NodePool], flavor: st
     return [preference] if preference is not None and kinds == {"onDemand", "spot"} else []
 
 
-def platform_env(spec: WorkloadBase, values: dict[str, str]) -> dict[str, str]:
-    """The settings the platform puts in a workload's ConfigMap: exactly the keys its config model reserves, so a
-    user's `env` can never be silently overridden (the config rejects `env` entries with these names)."""
-    if set(values) != set(spec.PLATFORM_ENV):
-        raise AssertionError(f"{type(spec).__name__}.PLATFORM_ENV {spec.PLATFORM_ENV} != {sorted(values)}")
-    return values
-
-
 @dataclass(frozen=True)
 class WorkloadsArgs:
     namespace: str
     ingress_namespace: str
-    api: ApiWorkload
-    browser: BrowserWorkload
+    workloads: dict[str, AnyWorkload]
+    """Every named workload of the stack, by name (stack_config.workloads), in stack-file order."""
     node_pools: list[NodePool]
     internal_cidrs: list[str]
     secret_values: dict[str, str]
-    autoscaled: frozenset[str] = frozenset({"api", "browser"})
-    """Components whose replica count an autoscaler owns (their Deployments leave spec.replicas unset)."""
+    autoscaled: frozenset[str] | None = None
+    """Workloads whose replica count an autoscaler owns (their Deployments leave spec.replicas unset); None: every
+    workload with autoscaling bounds (each gets an HPA or a KEDA ScaledObject)."""
     pod_labels: dict[str, str] = field(default_factory=dict)
     pod_annotations: dict[str, dict[str, str]] = field(default_factory=dict)
     namespace_labels: dict[str, str] = field(default_factory=dict)
@@ -70,14 +64,16 @@ class WorkloadsArgs:
     api_service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     api_extra_egress: list[ExtraEgress] = field(default_factory=list)
     store_after: list[pulumi.Resource] = field(default_factory=list)
-    """The data layer's wiring of the API (components/data): endpoints, credentials, identity, egress."""
+    """The data layer's wiring of its clients (components/data): endpoints, credentials, identity, egress."""
+    store_clients: frozenset[str] = frozenset()
+    """The workloads that get the data layer's wiring (`dataStores: true`; every API by default)."""
 
 
 class WorkloadHooks(TypedDict, total=False):
     """The WorkloadsArgs fields the installed platform services set (PlatformServices.workload_hooks): unpacked into
     WorkloadsArgs, so the type checker holds each name and type to the field's."""
 
-    autoscaled: frozenset[str]
+    autoscaled: frozenset[str] | None
     pod_labels: dict[str, str]
     pod_annotations: dict[str, dict[str, str]]
     namespace_labels: dict[str, str]
@@ -94,88 +90,106 @@ class StoreArgs(TypedDict, total=False):
     api_service_account_annotations: dict[str, pulumi.Input[str]]
     api_extra_egress: list[ExtraEgress]
     store_after: list[pulumi.Resource]
+    store_clients: frozenset[str]
 
 
-class _SharedWorkloadArgs(TypedDict):
-    """The WorkloadArgs fields both workloads fill the same way (unpacked into WorkloadArgs, so checked like keywords)."""
+class _RoleArgs(TypedDict, total=False):
+    """The WorkloadArgs fields a role sets (unpacked into WorkloadArgs, so checked like keywords)."""
 
-    component: str
-    namespace: pulumi.Input[str]
-    spec: WorkloadBase
-    tolerations: list[Taint]
-    autoscaled: bool
-    secret_values: dict[str, str]
-    pod_labels: dict[str, str]
-    pod_annotations: dict[str, str]
-    after: list[pulumi.Resource]
+    headless_service: bool
+    shm_size: str
+    termination_grace_seconds: int
+    pre_stop_path: str
+    blocks_node_scale_down: bool
+    preferred_nodes: list[NodePreference]
+    service: bool
+    api_access: list[ApiAccessRule]
+    store_env: dict[str, pulumi.Input[str]]
+    store_secret_env: dict[str, pulumi.Input[str]]
+    service_account_annotations: dict[str, pulumi.Input[str]]
+
+
+def role_args(name: str, spec: AnyWorkload, args: WorkloadsArgs) -> _RoleArgs:
+    """The WorkloadArgs fields that follow from the workload's role (its secure defaults)."""
+    if isinstance(spec, BrowserWorkload):
+        return {
+            "headless_service": True,
+            "shm_size": spec.shm_size,
+            "termination_grace_seconds": spec.termination_grace_seconds,
+            "pre_stop_path": spec.drain_path,
+            # The session drain outlasts any node autoscaler's eviction limit: keep the node until the pods are gone.
+            "blocks_node_scale_down": True,
+            "preferred_nodes": prefer_on_demand(spec.node_selector, args.node_pools, args.cluster_flavor),
+        }
+    calls_pool = any(isinstance(args.workloads.get(callee), BrowserWorkload) for callee in spec.calls)
+    stores = name in args.store_clients
+    return {
+        "service": isinstance(spec, ApiWorkload),
+        "api_access": (API_SESSION_ROUTING_ACCESS
+                       if isinstance(spec, ApiWorkload) and spec.kubernetes_api_access and calls_pool else []),
+        "store_env": dict(args.store_env) if stores else {},
+        "store_secret_env": dict(args.store_secret_env) if stores else {},
+        "service_account_annotations": dict(args.api_service_account_annotations) if stores else {},
+    }
 
 
 class Workloads(pulumi.ComponentResource):
     namespace_name: pulumi.Output[str]
-    api: Workload
-    browser: Workload
+    by_name: dict[str, Workload]
+    """Every workload's component, by name."""
 
     def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("browser-platform:workloads:Workloads", name, None, opts)
         platform_namespace = PlatformNamespace(
             "namespace",
-            PlatformNamespaceArgs(name=args.namespace, workloads=[args.api, args.browser],
+            PlatformNamespaceArgs(name=args.namespace, workloads=list(args.workloads.values()),
                                   extra_pod_cost=args.extra_pod_cost, labels=args.namespace_labels),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.namespace_name = platform_namespace.name
         in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[platform_namespace])
 
-        def common(component: str, spec: WorkloadBase) -> _SharedWorkloadArgs:
-            return {
-                "component": component,
-                "namespace": self.namespace_name,
-                "spec": spec,
-                "tolerations": tolerations_for(spec.node_selector, args.node_pools),
-                "autoscaled": component in args.autoscaled and spec.autoscaling is not None,
-                "secret_values": {key: args.secret_values[key] for key in spec.secret_env.values()},
-                "pod_labels": args.pod_labels,
-                "pod_annotations": args.pod_annotations.get(component, {}),
-                "after": list(args.pods_after),
-            }
-
-        api_common = common("api", args.api)
-        api_common["after"] = [*args.pods_after, *args.store_after]  # the API also waits for its stores
-        self.api = Workload("api", WorkloadArgs(
-            **api_common,
-            api_access=API_SESSION_ROUTING_ACCESS if args.api.kubernetes_api_access else [],
-            store_env=dict(args.store_env),
-            store_secret_env=dict(args.store_secret_env),
-            service_account_annotations=dict(args.api_service_account_annotations),
-            config_data=platform_env(args.api, {"BROWSER_SERVICE": "browser",
-                                                "BROWSER_CDP_PORT": str(args.browser.ports[BrowserWorkload.CDP_PORT])}),
-        ), opts=in_namespace)
-        browser = args.browser
-        self.browser = Workload("browser", WorkloadArgs(
-            **common("browser", browser),
-            headless_service=True,
-            shm_size=browser.shm_size,
-            termination_grace_seconds=browser.termination_grace_seconds,
-            pre_stop_path=browser.drain_path,
-            # The session drain outlasts any node autoscaler's eviction limit: keep the node until the pods are gone.
-            blocks_node_scale_down=True,
-            preferred_nodes=prefer_on_demand(browser.node_selector, args.node_pools, args.cluster_flavor),
-            config_data=platform_env(browser, {
-                "MAX_SESSIONS_PER_POD": str(browser.sessions_per_pod),
-                "SESSION_TIMEOUT_SECONDS": str(browser.session_timeout_seconds),
-                # The root filesystem is read-only; Chrome's profile and caches live on the /tmp emptyDir.
-                "HOME": "/tmp",
-            }),
-        ), opts=in_namespace)
+        self.by_name = {}
+        for workload_name, spec in args.workloads.items():
+            stores = workload_name in args.store_clients
+            # The Pulumi name is the workload's name, so `api` and `browser` keep the URNs they had before roles.
+            self.by_name[workload_name] = Workload(workload_name, WorkloadArgs(
+                component=workload_name,
+                role=spec.role,
+                namespace=self.namespace_name,
+                spec=spec,
+                tolerations=tolerations_for(spec.node_selector, args.node_pools),
+                autoscaled=(args.autoscaled is None or workload_name in args.autoscaled) and spec.autoscaling is not None,
+                secret_values={key: args.secret_values[key] for key in spec.secret_env.values()},
+                pod_labels=args.pod_labels,
+                pod_annotations=args.pod_annotations.get(workload_name, {}),
+                # A store client also waits for its stores.
+                after=[*args.pods_after, *(args.store_after if stores else [])],
+                config_data=platform_env(args.workloads, workload_name),
+                **role_args(workload_name, spec, args),
+            ), opts=in_namespace)
 
         NetworkPolicies("network-policies", NetworkPoliciesArgs(
             namespace=self.namespace_name,
-            api=PeerWorkload(selector=self.api.selector, ports=dict(args.api.ports)),
-            browser=PeerWorkload(selector=self.browser.selector, ports=dict(browser.ports)),
+            workloads=[PeerWorkload(
+                name=workload_name, role=spec.role, selector=self.by_name[workload_name].selector,
+                ports=dict(spec.ports),
+                calls=list(spec.calls) if isinstance(spec, ApiWorkload | WorkerWorkload) else [],
+                public=isinstance(spec, ApiWorkload) and spec.public,
+                reaches_kubernetes_api=bool(self.by_name[workload_name].api_access),
+                extra_egress=list(args.api_extra_egress) if workload_name in args.store_clients else [],
+            ) for workload_name, spec in args.workloads.items()],
             ingress_namespace=args.ingress_namespace,
             internal_cidrs=list(args.internal_cidrs),
-            api_reaches_kubernetes_api=args.api.kubernetes_api_access,
             extra_ingress=list(args.extra_ingress),
-            api_extra_egress=list(args.api_extra_egress),
         ), opts=in_namespace)
         self.register_outputs({"namespace": self.namespace_name})
+
+    @property
+    def api(self) -> Workload:
+        """The workload named `api` (the stack files written before roles); new code goes through `by_name`."""
+        return self.by_name["api"]
+
+    @property
+    def browser(self) -> Workload:
+        return self.by_name["browser"]

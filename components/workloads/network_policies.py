@@ -1,4 +1,8 @@
-"""Zero-trust traffic rules for the platform namespace: deny everything, then allow each needed path."""
+"""Zero-trust traffic rules for the platform namespace: deny everything, then allow each needed path.
+
+The paths follow the workloads' roles and their declared `calls` (stack_config.workloads): the public API from
+the gateway, each caller to each of its callees on the callee's serving ports, browser pools to the internet
+(never to internal ranges), and the API server and data stores for the workloads that use them."""
 
 from __future__ import annotations
 
@@ -22,20 +26,37 @@ from ..common.traffic import ExtraEgress, ExtraIngress
 
 @dataclass(frozen=True)
 class PeerWorkload:
+    """One workload as the traffic rules see it: its pods, ports, role and whom it calls."""
+
+    name: str
+    role: str
+    """api, browser or worker (stack_config.workloads): which paths it gets by default."""
     selector: dict[str, str]
     ports: dict[str, int]
+    calls: list[str] = field(default_factory=list)
+    """Names of the workloads it may call (on their serving ports)."""
+    public: bool = False
+    """An API the ingress gateway reaches."""
+    reaches_kubernetes_api: bool = False
+    extra_egress: list[ExtraEgress] = field(default_factory=list)
+    """Further destinations, e.g. the data stores (components/data)."""
+
+
+def serving_ports(peer: PeerWorkload) -> list[int]:
+    """The ports a caller reaches: a browser pool's serving ports (HTTP, DevTools), an API's `http` port; never the
+    metrics port, which only the monitoring namespace reaches."""
+    if peer.role == "browser":
+        return sorted(number for port_name, number in peer.ports.items() if port_name != "metrics")
+    return [peer.ports["http"]] if "http" in peer.ports else []
 
 
 @dataclass(frozen=True)
 class NetworkPoliciesArgs:
     namespace: pulumi.Input[str]
-    api: PeerWorkload
-    browser: PeerWorkload
+    workloads: list[PeerWorkload]
     ingress_namespace: str
     internal_cidrs: list[str]
-    api_reaches_kubernetes_api: bool
     extra_ingress: list[ExtraIngress] = field(default_factory=list)
-    api_extra_egress: list[ExtraEgress] = field(default_factory=list)
 
 
 def _extra_egress_rule(extra: ExtraEgress) -> NetworkPolicyEgressRuleArgs:
@@ -71,8 +92,6 @@ class NetworkPolicies(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
 
-        api_pods = LabelSelectorArgs(match_labels=args.api.selector)
-        browser_pods = LabelSelectorArgs(match_labels=args.browser.selector)
         policy("default-deny-all", NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(),
                                                          policy_types=["Ingress", "Egress"]))
         policy("allow-dns-egress", NetworkPolicySpecArgs(
@@ -86,40 +105,53 @@ class NetworkPolicies(pulumi.ComponentResource):
                 ports=[NetworkPolicyPortArgs(protocol="UDP", port=53), NetworkPolicyPortArgs(protocol="TCP", port=53)],
             )],
         ))
-        policy("api-ingress-from-gateway", NetworkPolicySpecArgs(
-            pod_selector=api_pods,
-            policy_types=["Ingress"],
-            ingress=[NetworkPolicyIngressRuleArgs(from_=[_namespace_peer(args.ingress_namespace)],
-                                                  ports=_tcp([args.api.ports["http"]]))],
-        ))
-        # The browser admits the API on its serving ports (HTTP, DevTools), not on its metrics port; the API's
-        # egress names the same ports, so the two halves of the path stay one rule.
-        browser_ports = sorted(number for port_name, number in args.browser.ports.items() if port_name != "metrics")
-        api_egress = [NetworkPolicyEgressRuleArgs(
-            to=[NetworkPolicyPeerArgs(pod_selector=browser_pods)],
-            ports=_tcp(browser_ports),
-        )]
-        if args.api_reaches_kubernetes_api:
-            # The API server is not a pod, so no selector can name it; its ports are the narrowest rule.
-            api_egress.append(NetworkPolicyEgressRuleArgs(
-                to=[NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr=cidr)) for cidr in args.internal_cidrs],
-                ports=_tcp([443, 6443]),
-            ))
-        api_egress.extend(_extra_egress_rule(extra) for extra in args.api_extra_egress)
-        policy("api-egress", NetworkPolicySpecArgs(pod_selector=api_pods, policy_types=["Egress"], egress=api_egress))
-        policy("browser-ingress-from-api", NetworkPolicySpecArgs(
-            pod_selector=browser_pods,
-            policy_types=["Ingress"],
-            ingress=[NetworkPolicyIngressRuleArgs(from_=[NetworkPolicyPeerArgs(pod_selector=api_pods)],
-                                                  ports=_tcp(browser_ports))],
-        ))
-        policy("browser-egress-internet", NetworkPolicySpecArgs(
-            pod_selector=browser_pods,
-            policy_types=["Egress"],
-            egress=[NetworkPolicyEgressRuleArgs(to=[
-                NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr="0.0.0.0/0", except_=list(args.internal_cidrs))),
-            ])],
-        ))
+        by_name = {peer.name: peer for peer in args.workloads}
+        for peer in args.workloads:
+            pods = LabelSelectorArgs(match_labels=peer.selector)
+            if peer.public:
+                policy(f"{peer.name}-ingress-from-gateway", NetworkPolicySpecArgs(
+                    pod_selector=pods,
+                    policy_types=["Ingress"],
+                    ingress=[NetworkPolicyIngressRuleArgs(from_=[_namespace_peer(args.ingress_namespace)],
+                                                          ports=_tcp([peer.ports["http"]]))],
+                ))
+            if peer.role == "browser":
+                # A browser pool may browse the internet, never an internal address (the nodes, the metadata
+                # service, the data stores).
+                policy(f"{peer.name}-egress-internet", NetworkPolicySpecArgs(
+                    pod_selector=pods,
+                    policy_types=["Egress"],
+                    egress=[NetworkPolicyEgressRuleArgs(to=[
+                        NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr="0.0.0.0/0", except_=list(args.internal_cidrs))),
+                    ])],
+                ))
+                continue
+            # A caller's egress names each callee's serving ports, and each callee admits the caller on the same
+            # ports below, so the two halves of every path stay one rule.
+            egress = [NetworkPolicyEgressRuleArgs(
+                to=[NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs(match_labels=by_name[callee].selector))],
+                ports=_tcp(serving_ports(by_name[callee])),
+            ) for callee in peer.calls]
+            if peer.reaches_kubernetes_api:
+                # The API server is not a pod, so no selector can name it; its ports are the narrowest rule.
+                egress.append(NetworkPolicyEgressRuleArgs(
+                    to=[NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr=cidr)) for cidr in args.internal_cidrs],
+                    ports=_tcp([443, 6443]),
+                ))
+            egress.extend(_extra_egress_rule(extra) for extra in peer.extra_egress)
+            if egress:
+                policy(f"{peer.name}-egress", NetworkPolicySpecArgs(pod_selector=pods, policy_types=["Egress"],
+                                                                    egress=egress))
+        for peer in args.workloads:
+            for callee in peer.calls:
+                target = by_name[callee]
+                policy(f"{callee}-ingress-from-{peer.name}", NetworkPolicySpecArgs(
+                    pod_selector=LabelSelectorArgs(match_labels=target.selector),
+                    policy_types=["Ingress"],
+                    ingress=[NetworkPolicyIngressRuleArgs(
+                        from_=[NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs(match_labels=peer.selector))],
+                        ports=_tcp(serving_ports(target)))],
+                ))
         for extra in args.extra_ingress:
             policy(extra.name, NetworkPolicySpecArgs(
                 pod_selector=LabelSelectorArgs(match_labels=extra.pod_selector),

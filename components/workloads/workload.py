@@ -1,7 +1,7 @@
 """One long-running workload (Deployment, Service, ServiceAccount, config, secret, PDB and RBAC), hardened.
 
-Both the API and the browser pool are built here; what differs (headless Service, /dev/shm, session drain,
-API access) is switched on by `WorkloadArgs`, so the secure pod shape is written once.
+Every role (API, browser pool, worker) is built here; what differs (headless Service, no Service, /dev/shm,
+session drain, API access) is switched on by `WorkloadArgs`, so the secure pod shape is written once.
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ class ApiAccessRule:
 @dataclass(frozen=True)
 class WorkloadArgs:
     component: str
+    """The workload's name: its objects' names and its `app.kubernetes.io/name` label."""
     namespace: pulumi.Input[str]
     spec: WorkloadBase
     tolerations: list[Taint]
@@ -132,6 +133,10 @@ class WorkloadArgs:
     store_secret_env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """The data stores' credentials (Pulumi secrets), added to the workload's Secret."""
     service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    role: str | None = None
+    """api, browser or worker: the pods' `app.kubernetes.io/component` label, which policies select roles by."""
+    service: bool = True
+    """False for a worker: nothing calls it, so it gets no Service (Prometheus scrapes its pods directly)."""
 
 
 def _resources(requests: ComputeResources, limits: ComputeResources) -> ResourceRequirementsArgs:
@@ -141,9 +146,9 @@ def _resources(requests: ComputeResources, limits: ComputeResources) -> Resource
     return ResourceRequirementsArgs(requests=as_map(requests), limits=as_map(limits))
 
 
-def _http_probe(path: str, *, period: int, failures: int, timeout: int = 2) -> ProbeArgs:
+def _http_probe(path: str, *, period: int, failures: int, timeout: int = 2, port: str = "http") -> ProbeArgs:
     return ProbeArgs(
-        http_get=HTTPGetActionArgs(path=path, port="http"),
+        http_get=HTTPGetActionArgs(path=path, port=port),
         period_seconds=period,
         failure_threshold=failures,
         timeout_seconds=timeout,
@@ -200,9 +205,11 @@ def _preferred_affinity(preferences: list[NodePreference]) -> AffinityArgs | Non
 
 class Workload(pulumi.ComponentResource):
     deployment: k8s.apps.v1.Deployment
-    service: k8s.core.v1.Service
+    service: k8s.core.v1.Service | None
     service_name: str
+    """The Service's name (a worker has none; it is then the Deployment's name)."""
     selector: dict[str, str]
+    api_access: list[ApiAccessRule]
 
     def __init__(self, name: str, args: WorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("browser-platform:workloads:Workload", name, None, opts)
@@ -210,9 +217,10 @@ class Workload(pulumi.ComponentResource):
         component = args.component
         child = pulumi.ResourceOptions(parent=self)
         version = spec.image.rsplit(":", 1)[1]
-        labels = standard_labels(component, version)
+        labels = standard_labels(component, version, role=args.role)
         self.selector = selector_labels(component)
         self.service_name = component
+        self.api_access = list(args.api_access)
 
         def meta(object_name: str, annotations: Mapping[str, pulumi.Input[str]] | None = None) -> ObjectMetaArgs:
             return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels, annotations=annotations)
@@ -322,9 +330,9 @@ class Workload(pulumi.ComponentResource):
             env_from=env_from,
             env=secret_env or None,
             resources=_resources(spec.resources.requests, spec.resources.limits),
-            startup_probe=_http_probe(spec.probes.startup_path, period=5, failures=30),
-            liveness_probe=_http_probe(spec.probes.liveness_path, period=10, failures=3),
-            readiness_probe=_http_probe(spec.probes.readiness_path, period=5, failures=2),
+            startup_probe=_http_probe(spec.probes.startup_path, period=5, failures=30, port=spec.probe_port),
+            liveness_probe=_http_probe(spec.probes.liveness_path, period=10, failures=3, port=spec.probe_port),
+            readiness_probe=_http_probe(spec.probes.readiness_path, period=5, failures=2, port=spec.probe_port),
             lifecycle=lifecycle,
             security_context=container_security_context(spec),
             volume_mounts=mounts,
@@ -375,7 +383,7 @@ class Workload(pulumi.ComponentResource):
                        for port_name, number in spec.ports.items()],
             ),
             opts=child,
-        )
+        ) if args.service else None
 
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",

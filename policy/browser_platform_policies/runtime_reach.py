@@ -390,8 +390,9 @@ REACH_SCHEMA: Schema = {
 }
 NAT_SCHEMA: Schema = {
     "browserLabels": {"type": "object", "additionalProperties": {"type": "string"},
-                      "default": {"app.kubernetes.io/name": "browser"},
-                      "description": "Pod labels that mark a headless-browser workload."},
+                      "default": {"app.kubernetes.io/component": "browser"},
+                      "description": "Pod labels that mark a headless-browser workload (the role label the "
+                                     "program puts on every browser pool's pods, whatever its name)."},
     "sessionsPerPodKey": {"type": "string", "default": "MAX_SESSIONS_PER_POD",
                           "description": "Env var / ConfigMap key holding the sessions one browser pod serves."},
 }

@@ -674,8 +674,9 @@ def check_quota(args: StackValidationArgs, cfg: Mapping[str, Any], report: Repor
 
 BROWSER_SCHEMA: Schema = {
     "browserLabels": {"type": "object", "additionalProperties": {"type": "string"},
-                      "default": {"app.kubernetes.io/name": "browser"},
-                      "description": "Pod labels that mark a headless-browser workload."},
+                      "default": {"app.kubernetes.io/component": "browser"},
+                      "description": "Pod labels that mark a headless-browser workload (the role label the "
+                                     "program puts on every browser pool's pods, whatever its name)."},
     "sessionTimeoutKey": {"type": "string", "default": "SESSION_TIMEOUT_SECONDS",
                           "description": "Env var / ConfigMap key holding the browser session timeout."},
     "defaultSessionTimeoutSeconds": {"type": "integer", "minimum": 0, "default": 3600,

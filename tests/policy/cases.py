@@ -477,3 +477,7 @@ CASES += DATA_STORE_CASES
 from .runtime_sessions_cases import RUNTIME_SESSIONS_CASES  # noqa: E402
 
 CASES += RUNTIME_SESSIONS_CASES
+# Cases of the role-keyed policies (policy/browser_platform_policies/workload_roles.py).
+from .workload_roles_cases import WORKLOAD_ROLES_CASES  # noqa: E402
+
+CASES += WORKLOAD_ROLES_CASES
