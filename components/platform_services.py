@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from stack_config.cluster import ExistingClusterConfig
 from stack_config.platform import PlatformConfig
 
 from .clusters.handle import ClusterHandle
@@ -48,6 +49,20 @@ GATEWAY_SERVICE_ANNOTATIONS = {
 }
 
 
+def gateway_service(config: PlatformConfig, cluster: ClusterHandle) -> GatewayService:
+    """NodePorts mapped to host ports on kind, the provider's load balancer on EKS/GKE, and on an existing cluster
+    what `cluster.gatewayService` declares (the program cannot tell whether it has a load-balancer implementation)."""
+    declared = config.cluster.gateway_service if isinstance(config.cluster, ExistingClusterConfig) else None
+    if declared is not None:
+        ports = declared.node_ports
+        return GatewayService(node_ports={"http": ports.http, "https": ports.https} if ports else None,
+                              annotations=dict(declared.annotations), service_type=declared.type)
+    return GatewayService(
+        node_ports=dict(GATEWAY_NODE_PORTS) if cluster.flavor == "kind" else None,
+        annotations=GATEWAY_SERVICE_ANNOTATIONS.get(cluster.flavor, {}),
+    )
+
+
 @dataclass
 class PlatformServices:
     config: PlatformConfig
@@ -73,10 +88,7 @@ class PlatformServices:
         if "mesh" in enabled:
             gateway = None
             if ingress is not None:
-                gateway = GatewayService(
-                    node_ports=dict(GATEWAY_NODE_PORTS) if cluster.flavor == "kind" else None,
-                    annotations=GATEWAY_SERVICE_ANNOTATIONS.get(cluster.flavor, {}),
-                )
+                gateway = gateway_service(config, cluster)
             services.mesh = MeshControlPlane("mesh", MeshControlPlaneArgs(
                 flavor=cluster.flavor,
                 settings=config.mesh,

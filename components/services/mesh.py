@@ -15,6 +15,7 @@ namespace to that port, and the port serves nothing but metrics.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -78,6 +79,12 @@ class GatewayService:
 
     node_ports: dict[str, int] | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    service_type: Literal["LoadBalancer", "NodePort"] | None = None
+    """None: NodePort when `node_ports` are given, else LoadBalancer; NodePort alone lets Kubernetes pick the ports."""
+
+    @property
+    def type(self) -> str:
+        return self.service_type or ("NodePort" if self.node_ports is not None else "LoadBalancer")
 
 
 @dataclass(frozen=True)
@@ -195,7 +202,7 @@ class MeshControlPlane(pulumi.ComponentResource):
                 release_name=GATEWAY_RELEASE,
                 values={
                     "service": {
-                        "type": "NodePort" if node_ports is not None else "LoadBalancer",
+                        "type": args.gateway.type,
                         "ports": ports,
                         "annotations": dict(args.gateway.annotations),
                     },
