@@ -611,7 +611,6 @@ class ExistingClusterConfig(ClusterBase):
     """A cluster the user already runs; the program installs the platform's layers on it and nothing else."""
 
     kind: Literal["existing"]
-    kubernetes_version: str  # pyright: ignore[reportIncompatibleVariableOverride]  # required here: no default can be right
     kubeconfig: ExistingKubeconfig
     node_pools: list[ExistingNodePool] = Field(min_length=1)  # pyright: ignore[reportIncompatibleVariableOverride]
     storage_class: str | None = None
@@ -631,6 +630,13 @@ class ExistingClusterConfig(ClusterBase):
     @classmethod
     def _supported(cls, value: str) -> str:
         return _check_version(value, EXISTING_VERSIONS, "an existing cluster")
+
+    @model_validator(mode="after")
+    def _version_declared(self) -> ExistingClusterConfig:
+        if "kubernetes_version" not in self.model_fields_set:
+            raise ConfigFieldError(("kubernetesVersion",), "required on an existing cluster: the minor its control "
+                                   f"plane runs (`kubectl version`); allowed: {', '.join(EXISTING_VERSIONS)}")
+        return self
 
     @field_validator("storage_class")
     @classmethod
