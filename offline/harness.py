@@ -169,6 +169,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 "ignoreChanges": list(request.ignoreChanges),
                 "additionalSecretOutputs": list(request.additionalSecretOutputs),
                 "retainOnDelete": request.retainOnDelete,
+                "importId": request.importId,
             },
         ))
         return response

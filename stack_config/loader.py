@@ -244,7 +244,8 @@ def validate_stack_config(
             continue
         if key in secret_keys:
             problems.append(f"{project}:{key}: secret is set but no workloads.*.secretEnv, "
-                            "monitoring.grafanaAdminPasswordSecret or dataStores block refers to it")
+                            "monitoring.grafanaAdminPasswordSecret, cluster.kubeconfig.secret or dataStores block "
+                            "refers to it")
             continue
         guess = difflib.get_close_matches(key, sorted(known), n=1)
         hint = f" did you mean '{project}:{guess[0]}'?" if guess else ""

@@ -477,3 +477,7 @@ CASES += DATA_STORE_CASES
 from .runtime_sessions_cases import RUNTIME_SESSIONS_CASES  # noqa: E402
 
 CASES += RUNTIME_SESSIONS_CASES
+# Cases of the existing-cluster policies (policy/browser_platform_policies/existing_cluster.py).
+from .existing_cluster_cases import cases as _existing_cluster_cases  # noqa: E402
+
+CASES += _existing_cluster_cases()
