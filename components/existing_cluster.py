@@ -42,6 +42,7 @@ def declared_facts(cluster: ExistingClusterConfig) -> dict[str, object]:
         "storageClass": cluster.storage_class,
         "metricsServer": cluster.metrics_server,
         "gatewayServiceType": cluster.gateway_service.type,
+        "nodeDaemonsets": cluster.node_daemonsets.model_dump(by_alias=True),
         "nodePools": [pool.model_dump(by_alias=True, exclude_none=True, include={
             "name", "labels", "taints", "nodes", "node_shape", "instance_types"}) for pool in cluster.node_pools],
     }

@@ -17,6 +17,7 @@ A stack is on an existing cluster when it registers the `browser-platform:cluste
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,24 @@ KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lea
 CLUSTER_OWNED_KINDS = ("storage.k8s.io/v1:StorageClass", "apiregistration.k8s.io/v1:APIService",
                        "apiregistration.k8s.io/v1beta1:APIService")
 _IDENTIFIER = re.compile(r"^existing:(?P<name>[^:]+):[0-9a-f]{16}$")
+
+
+def declared_node(pool: Any, capacity: Any, overheads: Any) -> tuple[Any, Any]:
+    """(node spec, overheads) of an existing pool for the capacity model: its declared allocatable shape (no
+    kubelet reserve on top) or its table type, and the cluster's declared daemonsets instead of a provider's."""
+    spec = None
+    if pool.declared_shape is not None:
+        cpu, memory, pods = pool.declared_shape
+        cpu_m, memory_bytes = capacity.parse_cpu(cpu), capacity.parse_memory(memory)
+        spec = capacity.InstanceType(f"{cpu} CPU / {memory} / {pods} pods", "existing", -(-cpu_m // 1000),
+                                     memory_bytes / capacity.GI, 0.0, 0.0, pods, allocatable_cpu_m=cpu_m)
+    if pool.declared_daemonsets is not None:
+        from capacity.model import existing_daemonsets
+
+        cpu, memory, pods = pool.declared_daemonsets
+        overheads = dataclasses.replace(overheads, daemonsets=existing_daemonsets(
+            capacity.parse_cpu(cpu), capacity.parse_memory(memory), pods))
+    return spec, overheads
 
 
 def existing_clusters(args: StackValidationArgs) -> list[Any]:

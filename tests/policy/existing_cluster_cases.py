@@ -1,6 +1,7 @@
 """Violating variants of the existing-cluster test stack (tests/stacks/Pulumi.existing.yaml) for the policies in
-`policy/browser_platform_policies/existing_cluster.py`: each adds or changes one thing that would make the stack
-own (and `destroy` delete) something of the cluster's, or reach the wrong cluster.
+`policy/browser_platform_policies/existing_cluster.py` (each adds or changes one thing that would make the stack
+own, and `destroy` delete, something of the cluster's, or reach the wrong cluster), and of `node-capacity` on
+the pools the stack declares.
 
 `cases.py` appends these to `CASES`, so `test_protocol.py` runs each over gRPC like every other case.
 """
@@ -41,6 +42,15 @@ def _provider(change: Callable[[RecordedResource], None]) -> Callable[[Resources
         from .cases import named
 
         change(named(resources, PROVIDER, "kubernetes"))
+    return mutate
+
+
+def _declared(pool_index: int, change: Callable[[dict[str, Any]], None]) -> Callable[[Resources], None]:
+    """Changes one pool the ExistingCluster component declares (what the node-capacity policy reads)."""
+    def mutate(resources: Resources) -> None:
+        from .cases import named
+
+        change(named(resources, "browser-platform:cluster:ExistingCluster", "cluster").inputs["nodePools"][pool_index])
     return mutate
 
 
@@ -86,4 +96,9 @@ def cases() -> list[Case]:
         case("existing-provider-constant-identity", IDENTITY,
              _provider(lambda p: p.inputs.__setitem__("clusterIdentifier", "onprem")), "has clusterIdentifier 'onprem'"),
         case("existing-stray-provider", IDENTITY, _stray_provider, "is not the existing cluster's own"),
+        # The declared pools feed the capacity policy like node groups do on the clouds.
+        case("existing-declared-pool-too-small", "node-capacity", _declared(1, lambda p: p.update(nodes=1.0)),
+             "Node pool browser cannot hold its workloads at maximum scale"),
+        case("existing-declared-shape-too-small", "node-capacity",
+             _declared(0, lambda p: p["nodeShape"].update(memory="1Gi")), "node of pool system offers"),
     ]
