@@ -63,6 +63,14 @@ def gateway_service(config: PlatformConfig, cluster: ClusterHandle) -> GatewaySe
     )
 
 
+def cni_paths(config: PlatformConfig) -> dict[str, str]:
+    """The declared CNI directories of an existing cluster (the chart's defaults elsewhere, GKE's own aside)."""
+    if not isinstance(config.cluster, ExistingClusterConfig):
+        return {}
+    paths = config.cluster.istio_cni
+    return {"cniBinDir": paths.bin_dir, "cniConfDir": paths.conf_dir}
+
+
 @dataclass
 class PlatformServices:
     config: PlatformConfig
@@ -96,6 +104,7 @@ class PlatformServices:
                 ingress_namespace=config.ingress_namespace,
                 gateway=gateway,
                 http01_ingress=ingress is not None and ingress.tls.acme_over_http,
+                cni_paths=cni_paths(config),
             ), opts=opts)
             services.wait_for.append(services.mesh)
         if "monitoring" in enabled:

@@ -14,7 +14,17 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from capacity.prices import INSTANCE_TYPES
 
-from .base import CONFIG_KEY_RE, AwsRegion, ConfigFieldError, GcpProject, StrictModel, cpu_millicores, memory_bytes
+from .base import (
+    CONFIG_KEY_RE,
+    AwsRegion,
+    ConfigFieldError,
+    CpuQuantity,
+    GcpProject,
+    MemoryQuantity,
+    StrictModel,
+    cpu_millicores,
+    memory_bytes,
+)
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -458,29 +468,13 @@ EXISTING_VERSIONS = tuple(sorted(set(EKS_VERSIONS) | set(GKE_VERSIONS) | set(KIN
 kind, EKS and GKE lists."""
 
 
-def _check_cpu_quantity(value: str) -> str:
-    if cpu_millicores(value) <= 0:
-        raise ValueError("must be more than zero")
-    return value
-
-
-def _check_memory_quantity(value: str) -> str:
-    if memory_bytes(value) <= 0:
-        raise ValueError("must be more than zero")
-    return value
-
-
-CpuText = Annotated[str, AfterValidator(_check_cpu_quantity)]
-MemoryText = Annotated[str, AfterValidator(_check_memory_quantity)]
-
-
 class NodeShape(StrictModel):
     """One node of an existing pool as the kubelet reports it: `kubectl get node <name> -o
     jsonpath='{.status.allocatable}'` (cpu, memory, pods). Allocatable already excludes the kubelet's reserves,
     so the capacity model subtracts none; it still subtracts `nodeDaemonsets` and the platform's own agents."""
 
-    cpu: CpuText
-    memory: MemoryText
+    cpu: CpuQuantity
+    memory: MemoryQuantity
     pods: int = Field(default=110, ge=1, le=1024)
 
 
@@ -516,6 +510,14 @@ class ExistingNodePool(NodePool):
 
     nodes: int = Field(ge=1, le=5000)
     node_shape: NodeShape | None = None
+    # Set from `nodes` (and rejected when written): the platform creates no nodes on an existing cluster.
+    min_nodes: int = Field(default=1, ge=0, le=5000, description="not allowed here: set from `nodes`")
+    max_nodes: int = Field(default=3, ge=1, le=5000, description="not allowed here: set from `nodes`")
+    desired_nodes: int | None = Field(default=None, description="not allowed on an existing pool")
+    disk_size_gb: int = Field(default=100, description="not allowed on an existing pool (its nodes exist)")
+    capacity_type: Literal["onDemand", "spot"] = Field(default="onDemand", description="onDemand only here")
+    instance_types: list[str] = Field(default=[], description="at most one, a type of capacity/prices.py "
+                                      "whose shape the nodes have; or nodeShape")
 
     @model_validator(mode="before")
     @classmethod
@@ -607,10 +609,29 @@ class GatewayServiceSettings(StrictModel):
         return self
 
 
+class IstioCniPaths(StrictModel):
+    """Where the cluster's CNI keeps its binaries and configuration on the nodes; Istio's CNI agent chains itself
+    into that configuration. The defaults are the usual paths; k3s, MicroK8s and some distributions differ
+    (e.g. k3s: /var/lib/rancher/k3s/data/current/bin and /var/lib/rancher/k3s/agent/etc/cni/net.d)."""
+
+    bin_dir: str = "/opt/cni/bin"
+    conf_dir: str = "/etc/cni/net.d"
+
+    @field_validator("bin_dir", "conf_dir")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not re.match(r"^/[A-Za-z0-9._/-]*$", value) or "/../" in f"{value}/":
+            raise ValueError(f"'{value}' is not an absolute path on the node")
+        return value
+
+
 class ExistingClusterConfig(ClusterBase):
     """A cluster the user already runs; the program installs the platform's layers on it and nothing else."""
 
     kind: Literal["existing"]
+    kubernetes_version: str = Field(  # pyright: ignore[reportGeneralTypeIssues]  # required here, defaulted on the base
+        description="The control plane's minor (`kubectl version`); no default can be right for a cluster the "
+                    "program does not create.")
     kubeconfig: ExistingKubeconfig
     node_pools: list[ExistingNodePool] = Field(min_length=1)  # pyright: ignore[reportIncompatibleVariableOverride]
     storage_class: str | None = None
@@ -625,18 +646,12 @@ class ExistingClusterConfig(ClusterBase):
     service_cidrs: list[Cidr] = Field(min_length=1)
     """The cluster's Service range (the API server's --service-cluster-ip-range)."""
     node_daemonsets: NodeDaemonsets = NodeDaemonsets()
+    istio_cni: IstioCniPaths = IstioCniPaths()
 
     @field_validator("kubernetes_version")
     @classmethod
     def _supported(cls, value: str) -> str:
         return _check_version(value, EXISTING_VERSIONS, "an existing cluster")
-
-    @model_validator(mode="after")
-    def _version_declared(self) -> ExistingClusterConfig:
-        if "kubernetes_version" not in self.model_fields_set:
-            raise ConfigFieldError(("kubernetesVersion",), "required on an existing cluster: the minor its control "
-                                   f"plane runs (`kubectl version`); allowed: {', '.join(EXISTING_VERSIONS)}")
-        return self
 
     @field_validator("storage_class")
     @classmethod

@@ -117,7 +117,7 @@ def _kubeconfig_http(values: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(("mutate", "path", "text"), [
-    (_drop_version, "cluster.kubernetesVersion", "required on an existing cluster"),
+    (_drop_version, "cluster.kubernetesVersion", "required, but not set"),
     (lambda v: v["cluster"].update(kubernetesVersion="1.30"), "cluster.kubernetesVersion",
      f"allowed: {', '.join(EXISTING_VERSIONS)}"),
     (lambda v: v["cluster"].update(kubeconfig={}), "cluster.kubeconfig.secret", "required (or context)"),
@@ -334,6 +334,14 @@ def test_gateway_service_follows_the_declaration(existing: StackEvaluation) -> N
     assert node_port["type"] == "NodePort"
     assert {p["name"]: p.get("nodePort") for p in node_port["ports"]} == {
         "status-port": None, "http2": 31080.0, "https": 31443.0}
+
+
+def test_istio_cni_uses_the_declared_paths(existing: StackEvaluation) -> None:
+    release = next(r for r in existing.of_type("kubernetes:helm.sh/v3:Release") if r.inputs.get("name") == "istio-cni")
+    cni = release.inputs["values"]["cni"]
+    assert (cni["cniBinDir"], cni["cniConfDir"]) == ("/opt/cni/bin", "/etc/cni/net.d")
+    problems = problems_for(lambda v: v["cluster"].update(istioCni={"binDir": "opt/cni"}))
+    assert any(p.startswith(f"{KEY}:cluster.istioCni.binDir") and "absolute path" in p for p in problems), problems
 
 
 def test_prometheus_volumes_name_the_declared_class(existing: StackEvaluation) -> None:

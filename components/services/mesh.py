@@ -97,6 +97,8 @@ class MeshControlPlaneArgs:
     """None: no public entry, so no gateway is installed."""
     http01_ingress: bool = False
     """cert-manager solves ACME HTTP-01 with an Ingress of class `istio`, which istiod turns into gateway routes."""
+    cni_paths: dict[str, str] = field(default_factory=dict)
+    """`cniBinDir` / `cniConfDir` of the CNI agent where the cluster keeps its CNI elsewhere (existing clusters)."""
 
 
 class MeshControlPlane(pulumi.ComponentResource):
@@ -139,6 +141,7 @@ class MeshControlPlane(pulumi.ComponentResource):
         cni_settings: dict[str, object] = {"resources": sizes.ISTIO_CNI_NODE.resource_values()}
         if on_gke:
             cni_settings["cniBinDir"] = GKE_CNI_BIN_DIR  # GKE keeps CNI binaries outside /opt/cni/bin
+        cni_settings.update(args.cni_paths)
         cni_values: dict[str, object] = {**platform_values, "cni": cni_settings}
         cni = charts.helm_release(
             f"{name}-cni", charts.istio("cni", args.version), namespace=ISTIO_NAMESPACE, release_name="istio-cni",
