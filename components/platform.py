@@ -49,7 +49,7 @@ def build_cluster(config: PlatformConfig, existing_access: ExistingAccess | None
         return GkeCluster("cluster", GkeClusterArgs(cluster=cluster, control_plane_ports=control_plane_ports(config),
                                                     nat_ports=gke_nat_ports(config))).handle
     if cluster.kind == "existing":
-        from .existing_cluster import ExistingCluster, ExistingClusterArgs
+        from .clusters.existing import ExistingCluster, ExistingClusterArgs
         assert existing_access is not None  # the loader resolves it for every existing cluster, or reports why not
         return ExistingCluster("cluster", ExistingClusterArgs(cluster=cluster, access=existing_access)).handle
     raise AssertionError(f"unhandled cluster kind {cluster.kind}")  # the config union admits no other

@@ -262,7 +262,7 @@ def test_no_metrics_server_when_preinstalled(existing: StackEvaluation) -> None:
 
 
 def test_metrics_server_installed_when_declared_missing() -> None:
-    from components.webhook_ports import installed_services
+    from components.common.webhook_ports import installed_services
 
     config = validate(lambda v: v["cluster"].update(metricsServer="install")).config
     assert "metrics-server" in installed_services(config)
@@ -284,7 +284,7 @@ def test_provider_adopts_nothing_and_identifies_the_cluster(existing: StackEvalu
 
 
 def _identifier(mutate: Callable[[dict[str, Any]], Any]) -> str:
-    from components.cluster import cluster_identity
+    from components.clusters.handle import cluster_identity
 
     settings = validate(mutate)
     access = settings.existing_access

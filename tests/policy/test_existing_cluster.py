@@ -19,7 +19,7 @@ POLICIES = ("existing-cluster-owns-only-its-own", "existing-cluster-identity")
 def test_component_type_is_the_one_the_policies_look_for() -> None:
     from browser_platform_policies.existing_cluster import EXISTING_CLUSTER
 
-    from components.existing_cluster import EXISTING_CLUSTER_TYPE
+    from components.clusters.existing import EXISTING_CLUSTER_TYPE
 
     assert EXISTING_CLUSTER == EXISTING_CLUSTER_TYPE
 

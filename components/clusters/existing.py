@@ -22,7 +22,7 @@ import pulumi
 from stack_config.cluster import ExistingClusterConfig
 from stack_config.kubeconfig import ExistingAccess
 
-from .cluster import ClusterHandle, StorageClassRef, cluster_identity, kubernetes_provider
+from .handle import ClusterHandle, StorageClassRef, cluster_identity, kubernetes_provider
 
 EXISTING_CLUSTER_TYPE = "browser-platform:cluster:ExistingCluster"
 """The component's type token; the policy pack recognises an existing-cluster stack by it."""
