@@ -629,7 +629,7 @@ class ExistingClusterConfig(ClusterBase):
     """A cluster the user already runs; the program installs the platform's layers on it and nothing else."""
 
     kind: Literal["existing"]
-    kubernetes_version: str = Field(  # pyright: ignore[reportGeneralTypeIssues]  # required here, defaulted on the base
+    kubernetes_version: str = Field(  # required here, although the base has a default
         description="The control plane's minor (`kubectl version`); no default can be right for a cluster the "
                     "program does not create.")
     kubeconfig: ExistingKubeconfig
