@@ -54,6 +54,15 @@ def _declared(pool_index: int, change: Callable[[dict[str, Any]], None]) -> Call
     return mutate
 
 
+def _prometheus_class(name: str) -> Callable[[Resources], None]:
+    def mutate(resources: Resources) -> None:
+        release = next(r for r in resources if r.type == "kubernetes:helm.sh/v3:Release"
+                       and r.inputs.get("name") == "kube-prometheus-stack")
+        spec = release.inputs["values"]["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]
+        spec["storageClassName"] = name
+    return mutate
+
+
 def _stray_provider(resources: Resources) -> None:
     from .cases import named
 
@@ -96,6 +105,9 @@ def cases() -> list[Case]:
         case("existing-provider-constant-identity", IDENTITY,
              _provider(lambda p: p.inputs.__setitem__("clusterIdentifier", "onprem")), "has clusterIdentifier 'onprem'"),
         case("existing-stray-provider", IDENTITY, _stray_provider, "is not the existing cluster's own"),
+        # The declared StorageClass is the one storage-class-exists accepts (nothing is built in to assume).
+        case("existing-undeclared-storage-class", "storage-class-exists", _prometheus_class("standard"),
+             "names StorageClass 'standard', which does not exist on existing"),
         # The declared pools feed the capacity policy like node groups do on the clouds.
         case("existing-declared-pool-too-small", "node-capacity", _declared(1, lambda p: p.update(nodes=1.0)),
              "Node pool browser cannot hold its workloads at maximum scale"),
