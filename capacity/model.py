@@ -17,7 +17,7 @@ from .quantities import parse_cpu as parse_cpu
 from .quantities import parse_memory as parse_memory
 
 CapacityType = Literal["onDemand", "spot"]
-CLOUD_PROVIDER: dict[str, Provider] = {"aws": "eks", "gcp": "gke", "kind": "kind"}
+CLOUD_PROVIDER: dict[str, Provider] = {"aws": "eks", "gcp": "gke", "kind": "kind", "existing": "existing"}
 
 
 # --- what the kubelet keeps back ------------------------------------------------------------------------------
@@ -81,10 +81,16 @@ def system_reserve(instance: InstanceType | str, provider: Provider | None = Non
       `_cpu_reserve_m`; eviction at 100Mi.
     - gke (Standard, COS): memory tiers as `_gke_memory_reserve`; the same CPU tiers; eviction at 100Mi.
     - kind: `KIND_SYSTEM_RESERVE` (an assumption, see there); no eviction threshold.
+    - existing: none for a declared shape (its figures are Allocatable already); for a type of the table, GKE's
+      tiers, the largest of the documented reserves (AKS's memory tiers before 1.29 are the same).
     """
     spec = lookup_instance_type(instance) if isinstance(instance, str) else instance
     provider = provider or CLOUD_PROVIDER[spec.cloud]
     memory = int(spec.memory_gib * GI)
+    if provider == "existing":
+        if spec.cloud == "existing":
+            return Reserve(0, 0, 0)
+        provider = "gke"
     if provider == "eks":
         return Reserve(_cpu_reserve_m(spec.vcpu), (255 + 11 * spec.max_pods) * MI, EVICTION_HARD_MEMORY)
     if provider == "gke":
@@ -93,6 +99,14 @@ def system_reserve(instance: InstanceType | str, provider: Provider | None = Non
 
 
 # --- what runs on every node besides the workloads -------------------------------------------------------------
+
+
+def existing_daemonsets(cpu_m: int, memory_bytes: int, pods: int) -> tuple[DaemonSet, ...]:
+    """An existing cluster's own DaemonSets as declared in sum: the requests on the first, a pod slot for each."""
+    if pods == 0:
+        return ()
+    first = DaemonSet("cluster-daemonsets", Resources(cpu_m, memory_bytes))
+    return (first, *(DaemonSet(f"cluster-daemonset-{index}", ZERO) for index in range(2, pods + 1)))
 
 
 PROVIDER_DAEMONSETS: dict[Provider, tuple[DaemonSet, ...]] = {
@@ -115,6 +129,9 @@ PROVIDER_DAEMONSETS: dict[Provider, tuple[DaemonSet, ...]] = {
         DaemonSet("kindnet", Resources.of("100m", "50Mi")),
         DaemonSet("kube-proxy", Resources.of("0", 0)),
     ),
+    # Unknown agents: the defaults of `cluster.nodeDaemonsets` (stack_config/cluster.py NodeDaemonsets, which
+    # replaces them with the declared figures; a test keeps the two in step): 4 pods, 300m and 400Mi in all.
+    "existing": existing_daemonsets(300, 400 * MI, 4),
 }
 
 ISTIO_CNI = DaemonSet("istio-cni-node", platform_services.ISTIO_CNI_NODE.resources)
@@ -181,6 +198,8 @@ class NodeAllocatable:
 def _resolve(instance: InstanceType | str, provider: Provider | None) -> tuple[InstanceType, Provider]:
     spec = lookup_instance_type(instance) if isinstance(instance, str) else instance
     expected = CLOUD_PROVIDER[spec.cloud]
+    if provider == "existing":
+        return spec, provider  # an existing cluster's nodes: a declared shape or any type of the table
     if provider is not None and provider != expected:
         raise ValueError(f"instance type '{spec.name}' belongs to {expected}, not {provider}")
     return spec, expected
@@ -192,7 +211,8 @@ def node_allocatable(instance: InstanceType | str, provider: Provider | None = N
     reserve, Allocatable, the daemonsets' requests and what is left for workload pods."""
     spec, provider = _resolve(instance, provider)
     overheads = overheads or default_overheads(provider)
-    capacity = Resources(spec.vcpu * 1000, int(spec.memory_gib * GI))
+    cpu_m = spec.allocatable_cpu_m if spec.allocatable_cpu_m is not None else spec.vcpu * 1000
+    capacity = Resources(cpu_m, int(spec.memory_gib * GI))
     reserve = system_reserve(spec, provider)
     allocatable = capacity - reserve.total
     daemonsets = ZERO

@@ -26,7 +26,8 @@ PRICE_REGIONS = {"aws": "us-east-1", "gcp": "us-central1"}
 HOURS_PER_MONTH = 730
 """The hours in an average month (8,760 / 12), the figure cloud price pages use."""
 
-Cloud = Literal["aws", "gcp", "kind"]
+Cloud = Literal["aws", "gcp", "kind", "existing"]
+"""`existing`: a node shape declared for a cluster the user runs (stack_config/cluster.py NodeShape), never in the table."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class InstanceType:
     on_demand_hourly: float
     spot_hourly: float
     max_pods: int
+    allocatable_cpu_m: int | None = None
+    """Declared shapes only: the node's allocatable CPU in millicores (vcpu is then its rounded-up core count)."""
 
 
 def _aws(name: str, vcpu: int, memory_gib: float, on_demand: float, spot: float, max_pods: int) -> InstanceType:
@@ -83,7 +86,7 @@ _TYPES = [
 
 INSTANCE_TYPES: dict[str, InstanceType] = {t.name: t for t in _TYPES}
 
-CONTROL_PLANE_HOURLY = {"eks": 0.10, "gke": 0.10, "kind": 0.0}
+CONTROL_PLANE_HOURLY = {"eks": 0.10, "gke": 0.10, "kind": 0.0, "existing": 0.0}
 """Per-cluster management fee (EKS standard support; GKE Standard, before the free-tier credit)."""
 
 

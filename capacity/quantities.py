@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-Provider = Literal["eks", "gke", "kind"]
+Provider = Literal["eks", "gke", "kind", "existing"]
 """Where the cluster runs; also the platform's cluster flavor (components/clusters/handle.py: ClusterFlavor)."""
 
 MI = 2**20

@@ -8,6 +8,7 @@ import pulumi
 
 from stack_config import StackSettings
 from stack_config.egress import gke_nat_ports
+from stack_config.kubeconfig import ExistingAccess
 from stack_config.platform import PlatformConfig
 
 from .clusters.handle import ClusterHandle
@@ -30,7 +31,7 @@ class PlatformOutputs:
     data_store_endpoints: dict[str, pulumi.Input[str]]
 
 
-def build_cluster(config: PlatformConfig) -> ClusterHandle:
+def build_cluster(config: PlatformConfig, existing_access: ExistingAccess | None = None) -> ClusterHandle:
     # Each cluster module is imported in its own branch: it imports its cloud SDK (pulumi_aws's EC2 and EKS
     # modules alone take about a second), which a stack on another kind of cluster must not pay on every run.
     cluster = config.cluster
@@ -48,12 +49,16 @@ def build_cluster(config: PlatformConfig) -> ClusterHandle:
         # and the NAT ports the browser sessions need.
         return GkeCluster("cluster", GkeClusterArgs(cluster=cluster, control_plane_ports=control_plane_ports(config),
                                                     nat_ports=gke_nat_ports(config))).handle
+    if cluster.kind == "existing":
+        from .clusters.existing import ExistingCluster, ExistingClusterArgs
+        assert existing_access is not None  # the loader resolves it for every existing cluster, or reports why not
+        return ExistingCluster("cluster", ExistingClusterArgs(cluster=cluster, access=existing_access)).handle
     raise AssertionError(f"unhandled cluster kind {cluster.kind}")  # the config union admits no other
 
 
 def build_platform(settings: StackSettings) -> PlatformOutputs:
     config = settings.config
-    cluster = build_cluster(config)
+    cluster = build_cluster(config, settings.existing_access)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     services = PlatformServices.install(config, cluster, settings.secrets, on_cluster)
     clients = [name for name, _ in config.store_clients()]

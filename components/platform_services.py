@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from stack_config.cluster import ExistingClusterConfig
 from stack_config.platform import PlatformConfig
 from stack_config.workloads import ApiWorkload, WorkerWorkload
 
@@ -49,6 +50,28 @@ GATEWAY_SERVICE_ANNOTATIONS = {
 }
 
 
+def gateway_service(config: PlatformConfig, cluster: ClusterHandle) -> GatewayService:
+    """NodePorts mapped to host ports on kind, the provider's load balancer on EKS/GKE, and on an existing cluster
+    what `cluster.gatewayService` declares (the program cannot tell whether it has a load-balancer implementation)."""
+    declared = config.cluster.gateway_service if isinstance(config.cluster, ExistingClusterConfig) else None
+    if declared is not None:
+        ports = declared.node_ports
+        return GatewayService(node_ports={"http": ports.http, "https": ports.https} if ports else None,
+                              annotations=dict(declared.annotations), service_type=declared.type)
+    return GatewayService(
+        node_ports=dict(GATEWAY_NODE_PORTS) if cluster.flavor == "kind" else None,
+        annotations=GATEWAY_SERVICE_ANNOTATIONS.get(cluster.flavor, {}),
+    )
+
+
+def cni_paths(config: PlatformConfig) -> dict[str, str]:
+    """The declared CNI directories of an existing cluster (the chart's defaults elsewhere, GKE's own aside)."""
+    if not isinstance(config.cluster, ExistingClusterConfig):
+        return {}
+    paths = config.cluster.istio_cni
+    return {"cniBinDir": paths.bin_dir, "cniConfDir": paths.conf_dir}
+
+
 @dataclass
 class PlatformServices:
     config: PlatformConfig
@@ -74,10 +97,7 @@ class PlatformServices:
         if "mesh" in enabled:
             gateway = None
             if ingress is not None:
-                gateway = GatewayService(
-                    node_ports=dict(GATEWAY_NODE_PORTS) if cluster.flavor == "kind" else None,
-                    annotations=GATEWAY_SERVICE_ANNOTATIONS.get(cluster.flavor, {}),
-                )
+                gateway = gateway_service(config, cluster)
             services.mesh = MeshControlPlane("mesh", MeshControlPlaneArgs(
                 flavor=cluster.flavor,
                 settings=config.mesh,
@@ -85,6 +105,7 @@ class PlatformServices:
                 ingress_namespace=config.ingress_namespace,
                 gateway=gateway,
                 http01_ingress=ingress is not None and ingress.tls.acme_over_http,
+                cni_paths=cni_paths(config),
             ), opts=opts)
             services.wait_for.append(services.mesh)
         if "monitoring" in enabled:

@@ -169,6 +169,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 "ignoreChanges": list(request.ignoreChanges),
                 "additionalSecretOutputs": list(request.additionalSecretOutputs),
                 "retainOnDelete": request.retainOnDelete,
+                "importId": request.importId,
             },
         ))
         return response
@@ -198,6 +199,22 @@ def stack_names(project_dir: Path = REPO_ROOT) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
 
 
+TEST_STACKS_DIR = Path("tests") / "stacks"
+"""Test-only stack files (`Pulumi.existing.yaml`, `Pulumi.fleet.yaml`): evaluated like the real ones (found by
+name, or with `stack_dir=TEST_STACKS_DIR`), never deployed; they stay out of the repository root (`stack_names`)."""
+
+
+def test_only_stack_names(project_dir: Path = REPO_ROOT) -> list[str]:
+    return stack_names(project_dir / TEST_STACKS_DIR)
+
+
+def stack_file(stack: str, project_dir: Path = REPO_ROOT) -> Path:
+    """`Pulumi.<stack>.yaml` at the project root, else the test-only one under tests/stacks/."""
+    own = project_dir / f"Pulumi.{stack}.yaml"
+    return own if own.exists() or not (project_dir / TEST_STACKS_DIR / own.name).exists() else \
+        project_dir / TEST_STACKS_DIR / own.name
+
+
 OFFLINE_SECRETS_FILE = "offline/stack-secrets.yaml"
 """Secret config keys a user sets per stack with `pulumi config set --secret` (so they are not in the stack
 file in this repository); offline they stand in as fake values that are still marked secret."""
@@ -210,7 +227,8 @@ def stack_file_config(stack: str, project_dir: Path = REPO_ROOT,
     Encrypted values cannot be decrypted without the stack's passphrase, so each stands in as a fake
     value that is still marked secret; so do the keys `offline/stack-secrets.yaml` lists for the stack.
     """
-    document = yaml.safe_load(((stack_dir or project_dir) / f"Pulumi.{stack}.yaml").read_text()) or {}
+    path = project_dir / stack_dir / f"Pulumi.{stack}.yaml" if stack_dir is not None else stack_file(stack, project_dir)
+    document = yaml.safe_load(path.read_text()) or {}
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (document.get("config") or {}).items():
@@ -222,11 +240,14 @@ def stack_file_config(stack: str, project_dir: Path = REPO_ROOT,
             config[full_key] = value if isinstance(value, str) else json.dumps(value)
     secrets_file = project_dir / OFFLINE_SECRETS_FILE
     declared = (yaml.safe_load(secrets_file.read_text()) or {}) if secrets_file.exists() else {}
-    for key in declared.get(stack) or []:
-        full_key = f"{PROJECT}:{key}"
-        if full_key not in config:
-            config[full_key] = FAKE_SECRET_PREFIX + key
-            secret_keys.append(full_key)
+    for entry in declared.get(stack) or []:
+        # `{key: path}`: a secret whose fake must have a shape (a kubeconfig), read from a file of the repository.
+        stand_ins = entry.items() if isinstance(entry, dict) else [(entry, None)]
+        for key, path in stand_ins:
+            full_key = f"{PROJECT}:{key}"
+            if full_key not in config:
+                config[full_key] = (project_dir / path).read_text() if path else FAKE_SECRET_PREFIX + key
+                secret_keys.append(full_key)
     return config, secret_keys
 
 
@@ -279,11 +300,6 @@ def evaluate(
     if duplicates:
         raise AssertionError(f"duplicate URNs registered: {duplicates}")
     return StackEvaluation(stack=stack, resources=monitor.recorded, outputs=exported)
-
-
-TEST_STACKS_DIR = REPO_ROOT / "tests" / "stacks"
-"""Stack files only the tests evaluate (e.g. many named workloads): `evaluate_stack(name, stack_dir=TEST_STACKS_DIR)`.
-They are not deployable stacks of the project, so they stay out of the repository root (`stack_names`)."""
 
 
 def evaluate_stack(

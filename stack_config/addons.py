@@ -218,7 +218,8 @@ def reserved_email_domain(email: str) -> str | None:
 
 AcmeSolver = Http01Solver | Route53Solver | CloudDnsSolver
 SOLVER_TYPES = ("http01", "route53", "cloudDNS")
-SOLVERS_BY_CLUSTER = {"eks": ("http01", "route53"), "gke": ("http01", "cloudDNS"), "kind": ("http01",)}
+SOLVERS_BY_CLUSTER = {"eks": ("http01", "route53"), "gke": ("http01", "cloudDNS"), "kind": ("http01",),
+                      "existing": ("http01",)}
 """The solver types that can work on each cluster kind (DNS-01 needs the cloud's own workload identity)."""
 
 

@@ -14,7 +14,17 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from capacity.prices import INSTANCE_TYPES
 
-from .base import AwsRegion, ConfigFieldError, GcpProject, StrictModel
+from .base import (
+    CONFIG_KEY_RE,
+    AwsRegion,
+    ConfigFieldError,
+    CpuQuantity,
+    GcpProject,
+    MemoryQuantity,
+    StrictModel,
+    cpu_millicores,
+    memory_bytes,
+)
 
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
@@ -445,3 +455,207 @@ class GkeClusterConfig(ClusterBase):
         """Zones a regional pool spans: `zones`, else three (GKE's default for most regions; the same number as
         components/clusters/gke.py DEFAULT_ZONE_COUNT). A pool's initial size is set per zone."""
         return len(self.zones) if self.zones else 3
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Existing clusters: the user's own cluster (on-premises, AKS, any conformant Kubernetes). Nothing about the
+# cluster is created; what the program cannot discover offline is declared here, each with a safe default or a
+# required value, and the pools are declared by label and node shape so the capacity checks still hold.
+# ---------------------------------------------------------------------------------------------------------
+
+EXISTING_VERSIONS = tuple(sorted(set(EKS_VERSIONS) | set(GKE_VERSIONS) | set(KIND_NODE_IMAGES)))
+"""Minors the platform runs on elsewhere (its charts and manifests are written for these): the union of the
+kind, EKS and GKE lists."""
+
+
+class NodeShape(StrictModel):
+    """One node of an existing pool as the kubelet reports it: `kubectl get node <name> -o
+    jsonpath='{.status.allocatable}'` (cpu, memory, pods). Allocatable already excludes the kubelet's reserves,
+    so the capacity model subtracts none; it still subtracts `nodeDaemonsets` and the platform's own agents."""
+
+    cpu: CpuQuantity
+    memory: MemoryQuantity
+    pods: int = Field(default=110, ge=1, le=1024)
+
+
+class NodeDaemonsets(StrictModel):
+    """What the cluster's own DaemonSets (CNI, kube-proxy, CSI node plugins, log and metrics agents) request on
+    every node, summed: `kubectl get ds -A -o jsonpath='{..resources.requests}'`. The defaults are deliberately
+    generous so that an unmeasured cluster errs on the side of fewer pods per node."""
+
+    cpu: str = "300m"
+    memory: str = "400Mi"
+    pods: int = Field(default=4, ge=0, le=100)
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: str) -> str:
+        cpu_millicores(value)  # raises with the allowed forms; zero is allowed (no agents of the cluster's own)
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        memory_bytes(value)
+        return value
+
+
+class ExistingNodePool(NodePool):
+    """A pool the cluster already has, found by its labels (and taints): never created, resized or deleted here.
+
+    `nodes` is how many nodes the pool has (or its own autoscaler's maximum): the capacity checks use it as the
+    pool's node count. The node's shape is either `nodeShape` or one `instanceTypes` entry of the capacity table
+    (capacity/prices.py), whose kubelet reserve is then estimated conservatively (GKE's tiers).
+    """
+
+    nodes: int = Field(ge=1, le=5000)
+    node_shape: NodeShape | None = None
+    # Set from `nodes` (and rejected when written): the platform creates no nodes on an existing cluster.
+    min_nodes: int = Field(default=1, ge=0, le=5000, description="not allowed here: set from `nodes`")
+    max_nodes: int = Field(default=3, ge=1, le=5000, description="not allowed here: set from `nodes`")
+    desired_nodes: int | None = Field(default=None, description="not allowed on an existing pool")
+    disk_size_gb: int = Field(default=100, description="not allowed on an existing pool (its nodes exist)")
+    capacity_type: Literal["onDemand", "spot"] = Field(default="onDemand", description="onDemand only here")
+    instance_types: list[str] = Field(default=[], description="at most one, a type of capacity/prices.py "
+                                      "whose shape the nodes have; or nodeShape")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nodes_are_the_bounds(cls, data: object) -> object:
+        # The pool's bounds are the declared count, set as if written so that the capacity checks of
+        # stack_config/sizing.py compare against it and never derive bounds (the platform adds no nodes here).
+        if not isinstance(data, dict):
+            return data
+        for key in ("minNodes", "maxNodes", "desiredNodes", "diskSizeGb", "min_nodes", "max_nodes", "desired_nodes",
+                    "disk_size_gb"):
+            if key in data:
+                raise ConfigFieldError(
+                    (key,), "applies to pools the platform creates (kind, eks, gke); an existing pool is declared "
+                    "with `nodes` (how many it has) and `nodeShape` or one `instanceTypes` entry")
+        nodes = data.get("nodes")
+        if isinstance(nodes, int) and not isinstance(nodes, bool):
+            return {**data, "minNodes": nodes, "maxNodes": nodes}
+        return data
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> ExistingNodePool:
+        if self.capacity_type == "spot":
+            raise ConfigFieldError(("capacityType",), "spot applies to eks and gke pools the platform creates; an "
+                                   "existing pool is onDemand (the platform cannot tell its nodes' eviction policy)")
+        if (self.node_shape is None) == (not self.instance_types):
+            raise ConfigFieldError(
+                ("nodeShape",), f"pool '{self.name}': declare the node's shape with exactly one of nodeShape "
+                "(its allocatable cpu, memory, pods) or instanceTypes (one entry of the capacity table, "
+                "capacity/prices.py)")
+        if self.instance_types:
+            if len(self.instance_types) > 1:
+                raise ConfigFieldError(("instanceTypes",), f"pool '{self.name}': one type per existing pool, got "
+                                       f"{len(self.instance_types)}")
+            if self.instance_types[0] not in INSTANCE_TYPES or INSTANCE_TYPES[self.instance_types[0]].cloud == "kind":
+                known = ", ".join(sorted(name for name, spec in INSTANCE_TYPES.items() if spec.cloud != "kind"))
+                raise ConfigFieldError(("instanceTypes", 0), f"'{self.instance_types[0]}' is not in the capacity "
+                                       f"table (capacity/prices.py); use nodeShape instead, or one of {known}")
+        return self
+
+
+class ExistingKubeconfig(StrictModel):
+    """How the program reaches the cluster: a kubeconfig in Pulumi secret config, or a context of the local
+    kubeconfig (`$KUBECONFIG`, else `~/.kube/config`), copied into the stack's state as a secret so that `destroy`
+    acts on the cluster `up` acted on, whatever the local file points at by then."""
+
+    secret: str | None = None
+    """Secret config key holding the whole kubeconfig (`pulumi config set --secret <key> < kubeconfig`)."""
+    context: str | None = None
+    """Context to use: in the secret kubeconfig (default: its current-context), or in the local kubeconfig."""
+
+    @field_validator("secret")
+    @classmethod
+    def _secret_key(cls, value: str | None) -> str | None:
+        if value is not None and not CONFIG_KEY_RE.match(value):
+            raise ValueError(f"'{value}' is not a config key name (letters, digits, '_' and '-', starting with a letter)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ExistingKubeconfig:
+        if self.secret is None and self.context is None:
+            raise ConfigFieldError(
+                ("secret",), "required (or context): name the secret config key that holds the cluster's kubeconfig "
+                "(`pulumi config set --secret kubeconfig < ~/.kube/my-cluster`), or the context of your local "
+                "kubeconfig to use")
+        return self
+
+
+class GatewayServiceSettings(StrictModel):
+    """How the ingress gateway's Service is exposed on an existing cluster."""
+
+    type: Literal["LoadBalancer", "NodePort"] = "LoadBalancer"
+    """LoadBalancer needs a load-balancer implementation (AKS, MetalLB, a cloud controller); without one the
+    Service's address stays pending. NodePort: put your own load balancer in front of the nodes."""
+    annotations: dict[str, str] = {}
+    """Annotations for the Service, e.g. an internal load balancer or a MetalLB address pool."""
+    node_ports: IngressHostPorts | None = None
+    """Fixed NodePorts (30000-32767) for http and https with type NodePort; unset: Kubernetes assigns them."""
+
+    @model_validator(mode="after")
+    def _node_ports(self) -> GatewayServiceSettings:
+        if self.node_ports is None:
+            return self
+        if self.type != "NodePort":
+            raise ConfigFieldError(("nodePorts",), "applies to type NodePort only")
+        for key in ("http", "https"):
+            port = getattr(self.node_ports, key)
+            if not 30000 <= port <= 32767:
+                raise ConfigFieldError(("nodePorts", key), f"{port} is outside the NodePort range 30000-32767")
+        return self
+
+
+class IstioCniPaths(StrictModel):
+    """Where the cluster's CNI keeps its binaries and configuration on the nodes; Istio's CNI agent chains itself
+    into that configuration. The defaults are the usual paths; k3s, MicroK8s and some distributions differ
+    (e.g. k3s: /var/lib/rancher/k3s/data/current/bin and /var/lib/rancher/k3s/agent/etc/cni/net.d)."""
+
+    bin_dir: str = "/opt/cni/bin"
+    conf_dir: str = "/etc/cni/net.d"
+
+    @field_validator("bin_dir", "conf_dir")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not re.match(r"^/[A-Za-z0-9._/-]*$", value) or "/../" in f"{value}/":
+            raise ValueError(f"'{value}' is not an absolute path on the node")
+        return value
+
+
+class ExistingClusterConfig(ClusterBase):
+    """A cluster the user already runs; the program installs the platform's layers on it and nothing else."""
+
+    kind: Literal["existing"]
+    kubernetes_version: str = Field(  # required here, although the base has a default
+        description="The control plane's minor (`kubectl version`); no default can be right for a cluster the "
+                    "program does not create.")
+    kubeconfig: ExistingKubeconfig
+    node_pools: list[ExistingNodePool] = Field(min_length=1)  # pyright: ignore[reportIncompatibleVariableOverride]
+    storage_class: str | None = None
+    """StorageClass of the platform's volumes (Prometheus, Alertmanager); required with monitoring on."""
+    metrics_server: Literal["preinstalled", "install"] = "preinstalled"
+    """Whether the cluster already serves the resource-metrics API (AKS, GKE, most distributions do): installing a
+    second metrics-server would take over the cluster's `v1beta1.metrics.k8s.io` APIService, and `destroy` would
+    delete it. `install` only where `kubectl get apiservice v1beta1.metrics.k8s.io` finds nothing."""
+    gateway_service: GatewayServiceSettings = GatewayServiceSettings()
+    pod_cidrs: list[Cidr] = Field(min_length=1)
+    """The cluster's pod ranges (`kubectl get nodes -o jsonpath='{..podCIDR}'`, or the CNI's pool)."""
+    service_cidrs: list[Cidr] = Field(min_length=1)
+    """The cluster's Service range (the API server's --service-cluster-ip-range)."""
+    node_daemonsets: NodeDaemonsets = NodeDaemonsets()
+    istio_cni: IstioCniPaths = IstioCniPaths()
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        return _check_version(value, EXISTING_VERSIONS, "an existing cluster")
+
+    @field_validator("storage_class")
+    @classmethod
+    def _storage_class(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", value):
+            raise ValueError(f"'{value}' is not a StorageClass name")
+        return value

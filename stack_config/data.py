@@ -17,7 +17,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import CONFIG_KEY_RE, ConfigFieldError, MemoryQuantity, StrictModel
 from .cluster import check_dns_label
 
-Flavor = Literal["kind", "eks", "gke"]
+Flavor = Literal["kind", "eks", "gke", "existing"]
 
 REDIS_ENGINE_VERSIONS: dict[str, tuple[str, ...]] = {
     # ElastiCache Valkey / Redis OSS cluster-mode engine versions; Memorystore for Valkey's; the kind image's.
@@ -225,6 +225,10 @@ class DataStoresSettings(StrictModel):
             return
         if not self.enabled:
             return
+        if flavor == "existing":
+            # No cloud account to create managed stores in, and the in-cluster stores are kind's single pods.
+            raise ConfigFieldError(("enabled",), "managed stores are created on eks and gke only; on an existing "
+                                   "cluster set dataStores.external (your Redis and PostgreSQL) or leave it off")
         redis, postgres = self.redis, self.postgres
         allowed_checks = (
             (("redis", "engineVersion"), redis.engine_version,

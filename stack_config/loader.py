@@ -17,7 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from .addons import SOLVER_TYPES, MonitoringSettings
 from .base import ConfigFieldError
-from .cluster import EKS_VERSIONS, GKE_VERSIONS, KIND_NODE_IMAGES
+from .cluster import EKS_VERSIONS, EXISTING_VERSIONS, GKE_VERSIONS, KIND_NODE_IMAGES, ExistingClusterConfig
+from .kubeconfig import ExistingAccess, KubeconfigError, resolve_existing_access
 from .platform import CLUSTER_KINDS, PlatformConfig
 from .workloads import LEGACY_NAMES, ROLES
 
@@ -38,6 +39,8 @@ class StackSettings:
     config: PlatformConfig
     secrets: dict[str, str]
     """Secret config values by key; whoever uses one wraps it with `pulumi.Output.secret`."""
+    existing_access: ExistingAccess | None = None
+    """How to reach the cluster when `cluster.kind` is existing (stack_config/kubeconfig.py); secret."""
 
 
 def raw_stack_config(project: str = PROJECT) -> tuple[dict[str, str], set[str]]:
@@ -168,7 +171,8 @@ def _shape(value: Any) -> str:
 def _allowed_versions(data: dict[str, Any]) -> tuple[str, ...]:
     cluster = data.get("cluster")
     kind = cluster.get("kind") if isinstance(cluster, dict) else None
-    return {"kind": tuple(sorted(KIND_NODE_IMAGES)), "eks": EKS_VERSIONS, "gke": GKE_VERSIONS}.get(str(kind), ())
+    return {"kind": tuple(sorted(KIND_NODE_IMAGES)), "eks": EKS_VERSIONS, "gke": GKE_VERSIONS,
+            "existing": EXISTING_VERSIONS}.get(str(kind), ())
 
 
 def _unquoted_number(value: int | float, loc: tuple[Any, ...], data: dict[str, Any]) -> str:
@@ -188,6 +192,14 @@ def _addon_secret_refs(data: dict[str, Any]) -> set[str]:
     monitoring = monitoring if isinstance(monitoring, dict) else {}
     default_key = MonitoringSettings.model_fields["grafana_admin_password_secret"].default
     key = monitoring.get("grafanaAdminPasswordSecret", default_key)
+    return {key} if isinstance(key, str) else set()
+
+
+def _cluster_secret_refs(data: dict[str, Any]) -> set[str]:
+    """The secret config key an existing cluster's kubeconfig is in (cluster.kubeconfig.secret)."""
+    cluster = data.get("cluster")
+    access = cluster.get("kubeconfig") if isinstance(cluster, dict) else None
+    key = access.get("secret") if isinstance(access, dict) else None
     return {key} if isinstance(key, str) else set()
 
 
@@ -235,7 +247,7 @@ def validate_stack_config(
         if isinstance(workload, dict) and isinstance(workload.get("secretEnv"), dict)
         for key in workload["secretEnv"].values() if isinstance(key, str)
     }
-    referenced_secrets |= _addon_secret_refs(data) | _data_secret_refs(data)
+    referenced_secrets |= _addon_secret_refs(data) | _data_secret_refs(data) | _cluster_secret_refs(data)
     known = {field.alias or name for name, field in PlatformConfig.model_fields.items()}
     problems: list[str] = []
     workloads = data.get("workloads", {})
@@ -247,7 +259,8 @@ def validate_stack_config(
             continue
         if key in secret_keys:
             problems.append(f"{project}:{key}: secret is set but no workloads.*.secretEnv, "
-                            "monitoring.grafanaAdminPasswordSecret or dataStores block refers to it")
+                            "monitoring.grafanaAdminPasswordSecret, cluster.kubeconfig.secret or dataStores block "
+                            "refers to it")
             continue
         guess = difflib.get_close_matches(key, sorted(known), n=1)
         hint = f" did you mean '{project}:{guess[0]}'?" if guess else ""
@@ -260,6 +273,11 @@ def validate_stack_config(
         problems.extend(_describe(item, model_input, project) for item in error.errors())
 
     secrets: dict[str, str] = {}
+    access: ExistingAccess | None = None
+    if config is not None and isinstance(config.cluster, ExistingClusterConfig):
+        access, problem = _existing_access(config.cluster, values, secret_keys, project)
+        if problem:
+            problems.append(problem)
     if config is not None:
         for workload_name, workload in config.workload_items():
             for env_name, key in workload.secret_env.items():
@@ -297,7 +315,21 @@ def validate_stack_config(
     if problems:
         raise ConfigError(problems)
     assert config is not None
-    return StackSettings(config=config, secrets=secrets)
+    return StackSettings(config=config, secrets=secrets, existing_access=access)
+
+
+def _existing_access(cluster: ExistingClusterConfig, values: dict[str, str], secret_keys: set[str],
+                     project: str) -> tuple[ExistingAccess | None, str | None]:
+    key = cluster.kubeconfig.secret
+    if key is not None:
+        problem = _check_secret(key, f"{project}:cluster.kubeconfig.secret", "the cluster's kubeconfig", values,
+                                secret_keys, project)
+        if problem:
+            return None, problem
+    try:
+        return resolve_existing_access(cluster, values), None
+    except KubeconfigError as problem:
+        return None, f"{project}:{problem.key}: {problem}"
 
 
 def load_stack_config(project: str = PROJECT) -> StackSettings:

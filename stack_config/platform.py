@@ -9,7 +9,14 @@ from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_va
 
 from .addons import SOLVERS_BY_CLUSTER, AutoscalingAddons, IngressSettings, MeshSettings, MonitoringSettings
 from .base import ConfigFieldError, StrictModel
-from .cluster import EksClusterConfig, GkeClusterConfig, KindClusterConfig, NodePool, check_dns_label
+from .cluster import (
+    EksClusterConfig,
+    ExistingClusterConfig,
+    GkeClusterConfig,
+    KindClusterConfig,
+    NodePool,
+    check_dns_label,
+)
 from .data import STORE_ENV, DataStoresSettings, inside_ranges
 from .egress import gke_nat_ports
 from .sizing import size_pools
@@ -28,8 +35,9 @@ from .workloads import (
     platform_env,
 )
 
-ClusterConfig = Annotated[KindClusterConfig | EksClusterConfig | GkeClusterConfig, Field(discriminator="kind")]
-CLUSTER_KINDS = ("kind", "eks", "gke")
+ClusterConfig = Annotated[KindClusterConfig | EksClusterConfig | GkeClusterConfig | ExistingClusterConfig,
+                          Field(discriminator="kind")]
+CLUSTER_KINDS = ("kind", "eks", "gke", "existing")
 
 KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 ADDON_NAMESPACES = ("istio-system", "monitoring", "cert-manager", "keda")
@@ -208,6 +216,13 @@ class PlatformConfig(StrictModel):
                     "Let's Encrypt cannot reach a kind cluster on this machine; use selfSigned",
                 )
             allowed = SOLVERS_BY_CLUSTER[self.cluster.kind]
+            if tls.issuer == "letsencrypt" and tls.solver.type not in allowed and self.cluster.kind == "existing":
+                raise ConfigFieldError(
+                    ("ingress", "tls", "solver", "type"),
+                    f"{tls.solver.type} needs the cloud workload identity of a cluster this program creates (eks, gke) "
+                    "and is not available on an existing cluster; use type http01 (Let's Encrypt must reach the "
+                    "gateway on port 80 at ingress.host) or ingress.tls.issuer selfSigned",
+                )
             if tls.issuer == "letsencrypt" and tls.solver.type not in allowed:
                 owner = next(kind for kind, types in SOLVERS_BY_CLUSTER.items() if tls.solver.type in types)
                 raise ConfigFieldError(
@@ -215,6 +230,28 @@ class PlatformConfig(StrictModel):
                     f"{tls.solver.type} is for {owner} clusters (cert-manager reaches the DNS API with the cluster's "
                     f"workload identity), this is {self.cluster.kind}; allowed here: {', '.join(allowed)}",
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _existing_cluster(self) -> PlatformConfig:
+        """What an existing cluster must declare because the program cannot look (stack_config/cluster.py)."""
+        cluster = self.cluster
+        if not isinstance(cluster, ExistingClusterConfig):
+            return self
+        if self.monitoring.enabled and cluster.storage_class is None:
+            raise ConfigFieldError(
+                ("cluster", "storageClass"),
+                "required while monitoring.enabled: the StorageClass Prometheus and Alertmanager volumes use "
+                "(`kubectl get storageclass`; the one marked (default) is the usual choice). The platform never "
+                "creates or changes a StorageClass on a cluster it does not own")
+        for key, cidrs in (("podCidrs", cluster.pod_cidrs), ("serviceCidrs", cluster.service_cidrs)):
+            for index, cidr in enumerate(cidrs):
+                if not inside_ranges(cidr, list(self.network.internal_cidrs)):
+                    raise ConfigFieldError(
+                        ("cluster", key, index),
+                        f"{cidr} must lie inside network.internalCidrs ({', '.join(self.network.internal_cidrs)}): "
+                        "the browser pool's egress policy blocks those ranges, so a pod or Service range outside "
+                        "them would be reachable from the browsers; add it to network.internalCidrs")
         return self
 
     @model_validator(mode="after")

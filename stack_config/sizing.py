@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from capacity import (
     CLOUD_PROVIDER,
+    GI,
     INSTANCE_TYPES,
     Overheads,
     PlatformLayer,
@@ -48,9 +49,11 @@ from capacity import (
     pods_per_node,
     pool_capacity,
 )
+from capacity.model import existing_daemonsets
+from capacity.prices import InstanceType
 
-from .base import ConfigFieldError
-from .cluster import NodePool
+from .base import ConfigFieldError, cpu_millicores, memory_bytes
+from .cluster import ExistingClusterConfig, ExistingNodePool, NodePool
 from .workloads import BrowserWorkload, WorkloadBase
 
 if TYPE_CHECKING:
@@ -79,6 +82,11 @@ def overheads_for(config: PlatformConfig) -> Overheads:
     # that errs on the side of overhead never passes a config that later leaves pods Pending.
     overheads = default_overheads(provider, mesh=True if mesh is None else mesh,
                                   monitoring=True if monitoring is None else monitoring)
+    cluster = config.cluster
+    if isinstance(cluster, ExistingClusterConfig):
+        declared = cluster.node_daemonsets
+        overheads = replace(overheads, daemonsets=existing_daemonsets(
+            cpu_millicores(declared.cpu), memory_bytes(declared.memory), declared.pods))
     proxy = getattr(getattr(config, "mesh", None), "proxy", None)
     if proxy is not None:
         overheads = replace(overheads, sidecar=Resources.of(proxy.cpu_request, proxy.memory_request))
@@ -86,7 +94,24 @@ def overheads_for(config: PlatformConfig) -> Overheads:
 
 
 def node_type(pool: NodePool, provider: Provider) -> str:
+    if isinstance(pool, ExistingNodePool) and pool.node_shape is not None:
+        shape = pool.node_shape
+        return f"{shape.cpu} CPU / {shape.memory} / {shape.pods} pods"
     return pool.instance_types[0] if pool.instance_types else "kind" if provider == "kind" else ""
+
+
+def pool_instance(pool: NodePool, provider: Provider) -> InstanceType | None:
+    """The node the capacity model sizes `pool` with: its type from the table (of this provider; on an existing
+    cluster any), or an existing pool's declared shape; None when the model does not know the type."""
+    if isinstance(pool, ExistingNodePool) and pool.node_shape is not None:
+        shape = pool.node_shape
+        cpu_m = cpu_millicores(shape.cpu)
+        return InstanceType(node_type(pool, provider), "existing", -(-cpu_m // 1000), memory_bytes(shape.memory) / GI,
+                            0.0, 0.0, shape.pods, allocatable_cpu_m=cpu_m)
+    spec = INSTANCE_TYPES.get(node_type(pool, provider))
+    if spec is None or (provider != "existing" and CLOUD_PROVIDER[spec.cloud] != provider):
+        return None
+    return spec
 
 
 def pod_group(name: str, workload: WorkloadBase, replicas: tuple[int, int] | None = None) -> PodGroup:
@@ -112,10 +137,10 @@ def base_and_burst(pools: list[NodePool]) -> tuple[NodePool, NodePool] | None:
 
 def base_holds(base: NodePool, workload: WorkloadBase, provider: Provider, overheads: Overheads) -> int | None:
     """Pods of `workload` that `base.maxNodes` nodes hold (None: the base's type is not in the capacity table)."""
-    type_name = node_type(base, provider)
-    if type_name not in INSTANCE_TYPES or CLOUD_PROVIDER[INSTANCE_TYPES[type_name].cloud] != provider:
+    spec = pool_instance(base, provider)
+    if spec is None:
         return None
-    node = node_allocatable(type_name, provider, overheads)
+    node = node_allocatable(spec, provider, overheads)
     return pods_per_node(pod_group("", workload).requests + overheads.per_pod, node) * base.max_nodes
 
 
@@ -157,8 +182,11 @@ def platform_services_for(config: PlatformConfig) -> tuple[PlatformLayer, ...]:
     mesh = config.mesh.enabled
     ingress = config.ingress is not None and mesh
     keda = bool(config.keda_scaled())
-    return platform_layers(config.cluster.kind, mesh=mesh, monitoring=config.monitoring.enabled, keda=keda,
-                           tls=ingress, gateway=ingress, highly_available=config.cluster.kind != "kind")
+    layers = platform_layers(config.cluster.kind, mesh=mesh, monitoring=config.monitoring.enabled, keda=keda,
+                             tls=ingress, gateway=ingress, highly_available=config.cluster.kind != "kind")
+    if isinstance(config.cluster, ExistingClusterConfig) and config.cluster.metrics_server == "preinstalled":
+        layers = tuple(layer for layer in layers if layer.name != "metrics-server")  # the cluster's own, not ours
+    return layers
 
 
 def platform_placement(config: PlatformConfig) -> dict[int, tuple[PlatformLayer, ...]]:
@@ -198,9 +226,10 @@ def pool_plans(config: PlatformConfig) -> list[PoolPlan]:
                 shares[name] = _share(role, pair[0], w, provider, overheads)
         platform = placement.get(index, ())
         type_name = node_type(pool, provider)
+        spec = pool_instance(pool, provider)
         report = None
-        if type_name in INSTANCE_TYPES and CLOUD_PROVIDER[INSTANCE_TYPES[type_name].cloud] == provider:
-            report = pool_capacity(type_name, [pod_group(name, w, shares.get(name)) for name, w in owned],
+        if spec is not None:
+            report = pool_capacity(spec, [pod_group(name, w, shares.get(name)) for name, w in owned],
                                    min_nodes=pool.min_nodes, max_nodes=pool.max_nodes, provider=provider,
                                    capacity_type=pool.capacity_type, overheads=overheads, pool=pool.name,
                                    platform_pods=[group for layer in platform for group in layer.pod_groups])
@@ -276,10 +305,12 @@ def _size_plan(config: PlatformConfig, plan: PoolPlan) -> NodePool | None:
                 f"model does not know; set minNodes and maxNodes (known types: {', '.join(sorted(INSTANCE_TYPES))})",
             )
         return None
+    shape_key = ("nodeShape",) if isinstance(pool, ExistingNodePool) and pool.node_shape else ("instanceTypes", 0)
+    declared = bool(pool.instance_types) or shape_key == ("nodeShape",)
     for fit in report.workloads:
         # A pod bigger than a cloud node stays Pending forever; kind's node size is only an assumption.
-        if fit.pods_per_node == 0 and (by_sessions or pool.instance_types):
-            key = (*where, "instanceTypes", 0) if pool.instance_types else ("workloads", fit.name, "resources", "requests")
+        if fit.pods_per_node == 0 and (by_sessions or declared):
+            key = (*where, *shape_key) if declared else ("workloads", fit.name, "resources", "requests")
             raise ConfigFieldError(
                 key,
                 f"pool '{pool.name}': one {fit.name} pod requests {fit.pod} (with overheads), more than a "
@@ -287,9 +318,9 @@ def _size_plan(config: PlatformConfig, plan: PoolPlan) -> NodePool | None:
                 "smaller requests",
             )
     for group in report.platform_pods:
-        if pool.instance_types and pods_per_node(group.requests, report.node) == 0:
+        if declared and pods_per_node(group.requests, report.node) == 0:
             raise ConfigFieldError(
-                (*where, "instanceTypes", 0),
+                (*where, *shape_key),
                 f"pool '{pool.name}' is the first without a NoSchedule/NoExecute taint, so it carries the platform "
                 f"services; one {group.name} pod requests {group.requests}, more than a {plan.instance_type} node "
                 f"has for pods ({report.node.available}); choose a larger type",
@@ -307,6 +338,14 @@ def _size_plan(config: PlatformConfig, plan: PoolPlan) -> NodePool | None:
                    if f.sessions_at_max else "")
                 for f in report.workloads
             )
+            if isinstance(pool, ExistingNodePool):
+                raise ConfigFieldError(
+                    (*where, "nodes"),
+                    f"existing pool '{pool.name}' cannot hold {summary}: that needs {needed_max} nodes of "
+                    f"{plan.instance_type}, the pool has {pool.nodes}. One node fits {per_node}, so {pool.nodes} "
+                    f"nodes hold {holds}{' (before the platform services)' if plan.platform else ''}. Add nodes to "
+                    f"the pool and set nodes to {needed_max}, or lower the maximum",
+                )
             raise ConfigFieldError(
                 (*where, "maxNodes"),
                 f"pool '{pool.name}' cannot hold {summary}: that needs {needed_max} {plan.instance_type} nodes, "

@@ -12,7 +12,7 @@ import pytest
 from components.common import charts
 from offline import chart_values as cv
 from offline.harness import StackEvaluation
-from tests.conftest import STACKS
+from tests.conftest import SCHEMA_STACKS
 from tests.upstream_data import require
 
 CHART_KEYS = [source.key for source in cv.SOURCES]
@@ -30,7 +30,7 @@ def release(evaluation: StackEvaluation, key: str) -> cv.RecordedRelease | None:
 
 
 @pytest.mark.parametrize("key", CHART_KEYS)
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", SCHEMA_STACKS)
 def test_release_values_are_all_read_by_the_chart(
     evaluated: Callable[[str], StackEvaluation], stack: str, key: str,
 ) -> None:
@@ -44,7 +44,7 @@ def test_release_values_are_all_read_by_the_chart(
     )
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", SCHEMA_STACKS)
 def test_every_recorded_release_maps_to_chart_data(evaluated: Callable[[str], StackEvaluation], stack: str) -> None:
     resources = [r for t in cv.RELEASE_TYPES for r in evaluated(stack).of_type(t)]
     assert resources, f"{stack} records no Helm release"

@@ -10,7 +10,7 @@ import pytest
 
 from offline import crd_schemas as cs
 from offline.harness import StackEvaluation
-from tests.conftest import STACKS
+from tests.conftest import SCHEMA_STACKS
 from tests.upstream_data import require
 
 CRD_GROUPS = (
@@ -30,7 +30,7 @@ def of_group(evaluation: StackEvaluation, group: str) -> list[Any]:
 
 
 @pytest.mark.parametrize("group", CRD_GROUPS)
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", SCHEMA_STACKS)
 def test_custom_resources_match_their_crd(evaluated: Callable[[str], StackEvaluation], stack: str, group: str) -> None:
     resources = of_group(evaluated(stack), group)
     assert resources, f"{stack} records no {group} object"
@@ -41,13 +41,13 @@ def test_custom_resources_match_their_crd(evaluated: Callable[[str], StackEvalua
         f"{stack} {name}:\n  " + "\n  ".join(found) for name, found in failing.items())
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", SCHEMA_STACKS)
 def test_no_custom_resource_outside_the_checked_groups(evaluated: Callable[[str], StackEvaluation], stack: str) -> None:
     groups = {cs.split_api_version(r.inputs["apiVersion"])[0] for r in cs.custom_resources(evaluated(stack))}
     assert groups <= set(CRD_GROUPS)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", SCHEMA_STACKS)
 def test_cel_rules_are_reached_and_all_evaluated(evaluated: Callable[[str], StackEvaluation], stack: str) -> None:
     """The walk reaches the CRDs' CEL rules and cel-python evaluates every one (none skipped as unsupported)."""
     index = cs.load_index()

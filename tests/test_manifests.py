@@ -11,7 +11,7 @@ import pytest
 
 from offline.harness import StackEvaluation
 from offline.render import manifests, write_manifests
-from tests.conftest import STACKS
+from tests.conftest import SCHEMA_STACKS
 
 # Kinds served by CRDs (Istio, KEDA, cert-manager, prometheus-operator): no official schema to check them
 # against, so their specs are asserted field by field in the add-on tests instead.
@@ -19,7 +19,7 @@ CUSTOM_RESOURCE_GROUPS = ("networking.istio.io", "security.istio.io", "keda.sh",
                           "monitoring.coreos.com")
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", SCHEMA_STACKS)
 def test_rendered_manifests_validate_strictly(
     evaluated: Callable[[str], StackEvaluation], stack: str, tmp_path: Path
 ) -> None:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pulumi_aws as aws
     import pulumi_gcp as gcp
 
-ClusterFlavor = Literal["kind", "eks", "gke"]
+ClusterFlavor = Literal["kind", "eks", "gke", "existing"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def kubeconfig_ca(kubeconfig: str) -> str:
 
 def kubernetes_provider(
     cluster_identifier: pulumi.Input[str], kubeconfig: pulumi.Input[str], parent: pulumi.Resource, *,
-    delete_unreachable: bool = False,
+    delete_unreachable: bool = False, refuse_existing_objects: bool = False,
 ) -> k8s.Provider:
     """The single Kubernetes provider of a stack.
 
@@ -138,6 +138,11 @@ def kubernetes_provider(
     constant, a replaced cluster only updates the provider in place and `pulumi up` reports success against an
     empty cluster. It also keeps kubeconfig-only changes (the exec user, a re-read kubeconfig) from replacing
     anything, which pulumi-kubernetes' own kubeconfig heuristic would do.
+
+    `refuse_existing_objects` (a cluster the stack does not own): creating an object that already exists fails
+    (upsertExistingObjects false, set explicitly so PULUMI_K8S_UPSERT_EXISTING_OBJECTS cannot turn it on) and a
+    field another manager owns is a conflict (enablePatchForce false), so nothing of the cluster's becomes the
+    stack's and `destroy` deletes only what `up` created.
     """
     return k8s.Provider(
         "kubernetes",
@@ -145,5 +150,7 @@ def kubernetes_provider(
         cluster_identifier=cluster_identifier,
         enable_server_side_apply=True,
         delete_unreachable=delete_unreachable,
+        upsert_existing_objects=False if refuse_existing_objects else None,
+        enable_patch_force=False if refuse_existing_objects else None,
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from capacity.platform_services import needs_metrics_server
+from stack_config.cluster import ExistingClusterConfig
 from stack_config.platform import PlatformConfig
 
 
@@ -59,7 +60,9 @@ CALLEES: dict[str, tuple[ControlPlaneCallee, ...]] = {
 def installed_services(config: PlatformConfig) -> frozenset[str]:
     """The platform services components/platform_services.py installs for this config (keys of `CALLEES`)."""
     services: set[str] = set()
-    if needs_metrics_server(config.cluster.kind):
+    cluster = config.cluster
+    installs = cluster.metrics_server == "install" if isinstance(cluster, ExistingClusterConfig) else None
+    if installs if installs is not None else needs_metrics_server(cluster.kind):
         services.add("metrics-server")
     if config.mesh.enabled:
         services.add("mesh")

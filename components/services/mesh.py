@@ -15,6 +15,7 @@ namespace to that port, and the port serves nothing but metrics.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -78,6 +79,12 @@ class GatewayService:
 
     node_ports: dict[str, int] | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    service_type: Literal["LoadBalancer", "NodePort"] | None = None
+    """None: NodePort when `node_ports` are given, else LoadBalancer; NodePort alone lets Kubernetes pick the ports."""
+
+    @property
+    def type(self) -> str:
+        return self.service_type or ("NodePort" if self.node_ports is not None else "LoadBalancer")
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,8 @@ class MeshControlPlaneArgs:
     """None: no public entry, so no gateway is installed."""
     http01_ingress: bool = False
     """cert-manager solves ACME HTTP-01 with an Ingress of class `istio`, which istiod turns into gateway routes."""
+    cni_paths: dict[str, str] = field(default_factory=dict)
+    """`cniBinDir` / `cniConfDir` of the CNI agent where the cluster keeps its CNI elsewhere (existing clusters)."""
 
 
 class MeshControlPlane(pulumi.ComponentResource):
@@ -132,6 +141,7 @@ class MeshControlPlane(pulumi.ComponentResource):
         cni_settings: dict[str, object] = {"resources": sizes.ISTIO_CNI_NODE.resource_values()}
         if on_gke:
             cni_settings["cniBinDir"] = GKE_CNI_BIN_DIR  # GKE keeps CNI binaries outside /opt/cni/bin
+        cni_settings.update(args.cni_paths)
         cni_values: dict[str, object] = {**platform_values, "cni": cni_settings}
         cni = charts.helm_release(
             f"{name}-cni", charts.istio("cni", args.version), namespace=ISTIO_NAMESPACE, release_name="istio-cni",
@@ -195,7 +205,7 @@ class MeshControlPlane(pulumi.ComponentResource):
                 release_name=GATEWAY_RELEASE,
                 values={
                     "service": {
-                        "type": "NodePort" if node_ports is not None else "LoadBalancer",
+                        "type": args.gateway.type,
                         "ports": ports,
                         "annotations": dict(args.gateway.annotations),
                     },

@@ -7,6 +7,7 @@ from pulumi_policy import Policy
 from . import (
     cloud,
     data_stores,
+    existing_cluster,
     kubernetes,
     peers,
     runtime_cluster,
@@ -29,6 +30,7 @@ def all_policies() -> list[Policy]:
     policies += peers.policies()
     policies += data_stores.policies()
     policies += workload_roles.policies()
+    policies += existing_cluster.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

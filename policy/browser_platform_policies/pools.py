@@ -6,6 +6,8 @@
 - EKS: `aws:eks/nodeGroup:NodeGroup` (labels, taints, scalingConfig, instanceTypes, capacityType).
 - GKE: `gcp:container/nodePool:NodePool` (nodeConfig labels/taints/machineType/spot, autoscaling or nodeCount,
   per zone) and a `gcp:container/cluster:Cluster`'s default pool unless `removeDefaultNodePool` is set.
+- existing: the pools an `ExistingCluster` component declares in its inputs (labels, taints, `nodes`, and
+  `nodeShape` or one table `instanceTypes` entry; the cluster's own daemonsets in `nodeDaemonsets`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
+from .existing_cluster import EXISTING_CLUSTER
 from .props import as_int, get, items, str_map, truthy
 
 KIND_COMMAND = "command:local:Command"
@@ -40,7 +43,7 @@ class Taint:
 @dataclass
 class Pool:
     name: str
-    provider: Literal["kind", "eks", "gke"]
+    provider: Literal["kind", "eks", "gke", "existing"]
     urn: str
     labels: dict[str, str]
     taints: list[Taint]
@@ -48,6 +51,10 @@ class Pool:
     max_nodes: int
     instance_types: list[str] = field(default_factory=list)
     spot: bool = False
+    declared_shape: tuple[str, str, int] | None = None
+    """existing pools: the node's allocatable (cpu, memory, pods) as declared."""
+    declared_daemonsets: tuple[str, str, int] | None = None
+    """existing pools: what the cluster's own DaemonSets request per node (cpu, memory, pods)."""
 
     @property
     def node_labels(self) -> dict[str, str]:
@@ -60,7 +67,7 @@ class Pool:
             implicit["cloud.google.com/gke-nodepool"] = self.name
             if self.spot:
                 implicit["cloud.google.com/gke-spot"] = "true"
-        if len(self.instance_types) == 1:
+        if len(self.instance_types) == 1 and self.provider != "existing":  # there a type only stands for a shape
             implicit["node.kubernetes.io/instance-type"] = self.instance_types[0]
         return {**implicit, **self.labels}
 
@@ -181,6 +188,27 @@ def gke_default_pool(urn: str, props: Any) -> Pool | None:
     return gke_node_config_pool(urn, "default-pool", get(props, "nodeConfig", default={}), count, count, zones)
 
 
+def existing_pools(urn: str, props: Any) -> list[Pool]:
+    daemonsets = get(props, "nodeDaemonsets")
+    declared_daemonsets = (str(get(daemonsets, "cpu")), str(get(daemonsets, "memory")),
+                           as_int(get(daemonsets, "pods")) or 0) if daemonsets is not None else None
+    pools = []
+    for entry in items(props, "nodePools"):
+        nodes = as_int(get(entry, "nodes")) or 0
+        shape = get(entry, "nodeShape")
+        taints = [Taint(str(get(t, "key")), str(get(t, "value", default="") or ""),
+                        str(get(t, "effect", default="NoSchedule"))) for t in items(entry, "taints")]
+        pools.append(Pool(
+            name=str(get(entry, "name")), provider="existing", urn=urn, labels=str_map(get(entry, "labels")),
+            taints=taints, min_nodes=nodes, max_nodes=nodes,
+            instance_types=[str(t) for t in items(entry, "instanceTypes")],
+            declared_shape=(str(get(shape, "cpu")), str(get(shape, "memory")), as_int(get(shape, "pods")) or 110)
+            if shape is not None else None,
+            declared_daemonsets=declared_daemonsets,
+        ))
+    return pools
+
+
 def pools_of(resources: Iterable[Any]) -> list[Pool]:
     """Every node pool the stack defines (resources: objects with resource_type, props, urn, name)."""
     resources = list(resources)
@@ -196,6 +224,8 @@ def pools_of(resources: Iterable[Any]) -> list[Pool]:
             if cluster is None and len(clusters) == 1:
                 cluster = next(iter(clusters.values()))
             pools.append(gke_pool(r.urn, r.name, r.props, cluster.props if cluster is not None else None))
+        elif r.resource_type == EXISTING_CLUSTER:
+            pools.extend(existing_pools(r.urn, r.props))
         elif r.resource_type == GKE_CLUSTER:
             default = gke_default_pool(r.urn, r.props)
             if default is not None:

@@ -26,6 +26,7 @@ from pulumi_policy import (
 )
 
 from .config import per_resource, resource_policy, stack_policy, string_list
+from .existing_cluster import EXISTING_CLUSTER
 from .pools import EKS_ADDON, EKS_CLUSTER, EKS_NODE_GROUP, GKE_CLUSTER, is_kind_command
 from .props import get, plain, truthy
 
@@ -67,6 +68,8 @@ def check_cluster_identifier(args: StackValidationArgs, cfg: Mapping[str, Any], 
     for provider in args.resources:
         if provider.resource_type != K8S_PROVIDER:
             continue
+        if provider.parent is not None and provider.parent.resource_type == EXISTING_CLUSTER:
+            continue  # no cluster resource to derive it from: existing-cluster-identity checks this provider
         with per_resource("kubernetes-provider-cluster-identity", provider.urn):
             sources = (provider.property_dependencies or {}).get("clusterIdentifier") or []
             if _reaches_cluster(sources, cluster_types):

@@ -23,6 +23,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from .config import Schema, note, per_resource, stack_policy
+from .existing_cluster import EXISTING_CLUSTER
 from .model import StackModel, namespace_of
 from .pools import EKS_ADDON, EKS_CLUSTER, GKE_CLUSTER, GKE_NODE_POOL, is_kind_command
 from .props import as_int, get, items, kube_type, metadata_name, str_map, truthy
@@ -44,6 +45,8 @@ STORAGE_CLASS = "storage.k8s.io/StorageClass"
 
 def stack_provider(resources: list[Any]) -> str | None:
     for resource in resources:
+        if resource.resource_type == EXISTING_CLUSTER:
+            return "existing"
         if resource.resource_type == EKS_CLUSTER:
             return "eks"
         if resource.resource_type == GKE_CLUSTER:
@@ -149,6 +152,9 @@ def check_storage_classes(args: StackValidationArgs, cfg: Mapping[str, Any], rep
                 defaults.append(class_name)
             _check_ebs_class(model, provider, storage_class, class_name, report)
     built_in = tuple(str(c) for c in dict(cfg["builtInClasses"]).get(provider, ()))
+    if provider == "existing":  # the class the user declares the cluster has (cluster.storageClass)
+        built_in = tuple(str(get(r.props, "storageClass")) for r in model.resources
+                         if r.resource_type == EXISTING_CLUSTER and get(r.props, "storageClass"))
     default = defaults[0] if defaults else BUILT_IN_DEFAULT_CLASS.get(provider)
     known = sorted({*created, *built_in})
     for request in storage_requests(model):

@@ -16,6 +16,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
 
 from .config import ADVISORY, Schema, note, per_resource, stack_policy, string_list
+from .existing_cluster import declared_node
 from .kubernetes import port_declared
 from .model import StackModel, Workload, namespace_of
 from .pools import (
@@ -351,12 +352,14 @@ def check_capacity(args: StackValidationArgs, cfg: Mapping[str, Any], report: Re
         key = pool.urn + pool.name
         if key in nodes:
             return nodes[key]
-        if not pool.instance_types:
+        base_overheads = capacity.default_overheads(pool.provider, mesh=mesh, monitoring=monitoring)
+        declared, base_overheads = declared_node(pool, capacity, base_overheads)
+        if declared is None and not pool.instance_types:
             note(f"[node-capacity] pool {pool.name}: instance type unknown, capacity not checked", pool.urn)
             nodes[key] = None
             return None
         try:
-            specs = [capacity.instance_type(t) for t in pool.instance_types]
+            specs = [declared] if declared is not None else [capacity.instance_type(t) for t in pool.instance_types]
         except capacity.UnknownInstanceTypeError as error:
             report(f"Node pool {pool.name}: {error}. Fix: add the instance type to capacity/prices.py (shape and "
                    "max pods) so the capacity model can size the pool.", pool.urn)
@@ -365,8 +368,8 @@ def check_capacity(args: StackValidationArgs, cfg: Mapping[str, Any], report: Re
         smallest = min(specs, key=lambda s: (s.vcpu, s.memory_gib))
         extra = tuple(capacity.DaemonSet(d.name, _requests(model, d, capacity)) for d in daemonsets
                       if schedulable_on(d.pod_spec, pool)[0])
-        overheads = capacity.default_overheads(pool.provider, mesh=mesh, monitoring=monitoring)
-        overheads = dataclasses.replace(overheads, daemonsets=overheads.daemonsets + extra, sidecar=capacity.ZERO)
+        overheads = dataclasses.replace(base_overheads, daemonsets=base_overheads.daemonsets + extra,
+                                        sidecar=capacity.ZERO)
         nodes[key] = (smallest, overheads)
         return nodes[key]
 

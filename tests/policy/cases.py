@@ -481,3 +481,7 @@ CASES += RUNTIME_SESSIONS_CASES
 from .workload_roles_cases import WORKLOAD_ROLES_CASES  # noqa: E402
 
 CASES += WORKLOAD_ROLES_CASES
+# Cases of the existing-cluster policies (policy/browser_platform_policies/existing_cluster.py).
+from .existing_cluster_cases import cases as _existing_cluster_cases  # noqa: E402
+
+CASES += _existing_cluster_cases()
