@@ -22,8 +22,19 @@ from .common.labels import selector_labels
 from .common.metrics_contract import METRICS_PORT_NAME
 from .common.traffic import ExtraIngress
 from .common.webhook_ports import installed_services
+from .services.edge import (
+    EdgeProtection,
+    EdgeProtectionArgs,
+    PublicEdge,
+    client_ip_preserving_policy,
+    cors_policy,
+    gateway_pod_annotations,
+    websocket_route_name,
+    websocket_timeout,
+)
 from .services.keda import Keda, KedaArgs, SessionScaledTarget
 from .services.mesh import (
+    GATEWAY_SELECTOR,
     INJECTION_LABELS,
     GatewayService,
     MeshControlPlane,
@@ -76,6 +87,8 @@ class PlatformServices:
                 gateway = GatewayService(
                     node_ports=dict(GATEWAY_NODE_PORTS) if cluster.flavor == "kind" else None,
                     annotations=GATEWAY_SERVICE_ANNOTATIONS.get(cluster.flavor, {}),
+                    external_traffic_policy=client_ip_preserving_policy(cluster.flavor),
+                    pod_annotations=gateway_pod_annotations(ingress.edge),
                 )
             services.mesh = MeshControlPlane("mesh", MeshControlPlaneArgs(
                 flavor=cluster.flavor,
@@ -143,6 +156,9 @@ class PlatformServices:
         if self.mesh is not None:
             public = None
             if config.ingress is not None and self.tls is not None and self.mesh.gateway is not None:
+                edge = config.ingress.edge
+                # The longest session of the browser pools the public API serves decides the WebSocket timeout.
+                longest_session = browser.session_timeout_seconds
                 public = PublicRoute(
                     host=config.ingress.host,
                     gateway_namespace=config.ingress_namespace,
@@ -151,7 +167,16 @@ class PlatformServices:
                     # (the production stacks) and self-signed keep it.
                     https_redirect=not config.ingress.tls.acme_over_http,
                     gateway_release=self.mesh.gateway,
+                    edge=PublicEdge(cors=cors_policy(edge.cors),
+                                    websocket_timeout_seconds=websocket_timeout(edge, longest_session)),
                 )
+                EdgeProtection("edge", EdgeProtectionArgs(
+                    settings=edge,
+                    gateway_namespace=config.ingress_namespace,
+                    gateway_selector=dict(GATEWAY_SELECTOR),
+                    websocket_routes=[websocket_route_name("api")],
+                    after=[*self.mesh.crd_releases, self.mesh.gateway],
+                ), opts=self.opts)
             MeshPolicies("mesh-policies", MeshPoliciesArgs(
                 settings=config.mesh,
                 namespace=config.namespace,

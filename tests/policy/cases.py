@@ -477,3 +477,7 @@ CASES += DATA_STORE_CASES
 from .runtime_sessions_cases import RUNTIME_SESSIONS_CASES  # noqa: E402
 
 CASES += RUNTIME_SESSIONS_CASES
+# Cases of the edge-protection policies (policy/browser_platform_policies/edge.py).
+from .edge_cases import EDGE_CASES  # noqa: E402
+
+CASES += EDGE_CASES

@@ -29,7 +29,7 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from stack_config.edge import ANY_ORIGIN, CorsSettings, EdgeSettings, SecurityHeaders
 
-from .labels import PART_OF
+from ..common.labels import PART_OF
 
 ENVOY_FILTER_NAME = "edge-protection"
 HTTPS_PORT = 443
