@@ -307,3 +307,21 @@ def test_no_public_entry_no_edge() -> None:
     ev = evaluate_stack("dev", overrides={"ingress": None})
     assert not of_kind(ev, "EnvoyFilter")
     assert not [r for r in ev.resources if r.name == "mesh-gateway"]
+
+
+def test_edge_doc_numbers_are_the_programs(evaluated: Evaluated) -> None:
+    from capacity import platform_services as sizes
+    from offline.harness import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "edge.md").read_text()
+    prod_ws, dev_ws = (public_routes(evaluated(s))[0]["timeout"].removesuffix("s") for s in ("prod", "dev"))
+    assert f"{prod_ws} s in prod, {dev_ws} s in dev" in text
+    limit = http_filter(evaluated("prod"), RATE_LIMIT)["patch"]["value"]["typed_config"]
+    rate = limit["descriptors"][0]["token_bucket"]["tokens_per_fill"]
+    assert f"{rate} requests/s, bucket of {limit['descriptors'][0]['token_bucket']['max_tokens']}" in text
+    assert f"| {limit['max_dynamic_descriptors']} (least recently used dropped)" in text
+    replicas = sizes.gateway_replicas(True)
+    assert f"{replicas.min} to {replicas.max} gateway pods" in text
+    assert f"at most {replicas.min * rate}/s at {replicas.min} pods, {replicas.max * rate}/s at {replicas.max}" in text
+    merge = next(p for p in patches(evaluated("prod")) if p["applyTo"] == "NETWORK_FILTER")["patch"]["value"]
+    assert f"| {merge['typed_config']['stream_idle_timeout'].removesuffix('s')} s |" in text

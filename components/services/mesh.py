@@ -80,7 +80,7 @@ class GatewayService:
     node_ports: dict[str, int] | None = None
     annotations: dict[str, str] = field(default_factory=dict)
     external_traffic_policy: str = "Cluster"
-    """`Local` keeps the client's address on a cloud load balancer (components/edge.py)."""
+    """`Local` keeps the client's address on a cloud load balancer (components/services/edge.py)."""
     pod_annotations: dict[str, str] = field(default_factory=dict)
     """Added to the chart's pod annotations (the edge's `proxy.istio.io/config`)."""
 
