@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from offline import envoy_config
+from offline import crd_schemas, envoy_config
 from offline.chart_values import integral_floats_to_int
 from offline.harness import StackEvaluation, evaluate_stack, stack_file_config
 from tests.conftest import STACKS
@@ -65,9 +65,12 @@ def public_routes(ev: StackEvaluation) -> list[dict[str, Any]]:
 
 
 def with_edge(stack: str, edge: dict[str, Any]) -> StackEvaluation:
+    """The stack with `ingress.edge` set; its EnvoyFilter (if any) must still be valid Envoy config."""
     config, _ = stack_file_config(stack)
     ingress = json.loads(config["browser-platform:ingress"])
-    return evaluate_stack(stack, overrides={"ingress": {**ingress, "edge": edge}})
+    ev = evaluate_stack(stack, overrides={"ingress": {**ingress, "edge": edge}})
+    assert envoy_config.check_envoy_filter(envoy_filter(ev)["spec"]) == []
+    return ev
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -277,6 +280,8 @@ def test_cors_from_config_on_every_public_route() -> None:
             "allowOrigins": [{"exact": "https://app.example.com"}, {"exact": "http://localhost:5173"}],
             "allowMethods": ["GET", "POST", "PUT", "PATCH", "DELETE"], "allowHeaders": ["authorization", "content-type"],
             "allowCredentials": True, "maxAge": "600s", "unmatchedPreflights": "IGNORE", "exposeHeaders": ["x-session-id"]}
+    # The CORS fields are the pinned VirtualService CRD's (the stacks as committed carry none to check there).
+    assert crd_schemas.check_object(integral_floats_to_int(named(ev, "VirtualService", "api-public").plain_inputs)) == []
     wildcard = with_edge("dev", {"cors": {"allowedOrigins": ["*"]}})
     assert public_routes(wildcard)[0]["corsPolicy"]["allowOrigins"] == [{"regex": ".*"}]
 
