@@ -24,8 +24,19 @@ from .common.labels import selector_labels
 from .common.metrics_contract import METRICS_PORT_NAME, queue_length, session_demand
 from .common.traffic import ExtraIngress
 from .common.webhook_ports import installed_services
+from .services.edge import (
+    EdgeProtection,
+    EdgeProtectionArgs,
+    PublicEdge,
+    client_ip_preserving_policy,
+    cors_policy,
+    gateway_pod_annotations,
+    websocket_route_name,
+    websocket_timeout,
+)
 from .services.keda import Keda, KedaArgs, QueueScaledTarget, ScaledTarget, SessionScaledTarget
 from .services.mesh import (
+    GATEWAY_SELECTOR,
     INJECTION_LABELS,
     GatewayService,
     MeshControlPlane,
@@ -50,17 +61,23 @@ GATEWAY_SERVICE_ANNOTATIONS = {
 }
 
 
-def gateway_service(config: PlatformConfig, cluster: ClusterHandle) -> GatewayService:
+def gateway_service(config: PlatformConfig, cluster: ClusterHandle, pod_annotations: dict[str, str]) -> GatewayService:
     """NodePorts mapped to host ports on kind, the provider's load balancer on EKS/GKE, and on an existing cluster
-    what `cluster.gatewayService` declares (the program cannot tell whether it has a load-balancer implementation)."""
+    what `cluster.gatewayService` declares (the program cannot tell whether it has a load-balancer implementation).
+    The client's address is kept (`Local`) behind a load balancer; a NodePort the user's own balancer may send to
+    any node keeps `Cluster`, like kind's (components/services/edge.py)."""
     declared = config.cluster.gateway_service if isinstance(config.cluster, ExistingClusterConfig) else None
     if declared is not None:
         ports = declared.node_ports
         return GatewayService(node_ports={"http": ports.http, "https": ports.https} if ports else None,
-                              annotations=dict(declared.annotations), service_type=declared.type)
+                              annotations=dict(declared.annotations), service_type=declared.type,
+                              external_traffic_policy="Local" if declared.type == "LoadBalancer" else "Cluster",
+                              pod_annotations=pod_annotations)
     return GatewayService(
         node_ports=dict(GATEWAY_NODE_PORTS) if cluster.flavor == "kind" else None,
         annotations=GATEWAY_SERVICE_ANNOTATIONS.get(cluster.flavor, {}),
+        external_traffic_policy=client_ip_preserving_policy(cluster.flavor),
+        pod_annotations=pod_annotations,
     )
 
 
@@ -97,7 +114,7 @@ class PlatformServices:
         if "mesh" in enabled:
             gateway = None
             if ingress is not None:
-                gateway = gateway_service(config, cluster)
+                gateway = gateway_service(config, cluster, pod_annotations=gateway_pod_annotations(ingress.edge))
             services.mesh = MeshControlPlane("mesh", MeshControlPlaneArgs(
                 flavor=cluster.flavor,
                 settings=config.mesh,
@@ -164,6 +181,12 @@ class PlatformServices:
         if self.mesh is not None:
             public = None
             if config.ingress is not None and self.tls is not None and self.mesh.gateway is not None:
+                edge = config.ingress.edge
+                # The longest session of the browser pools the public API calls decides the WebSocket timeout.
+                public_api = next(name for name, spec in config.callers() if isinstance(spec, ApiWorkload) and spec.public)
+                called = set(config.workloads[public_api].calls)
+                longest_session = max((spec.session_timeout_seconds for name, spec in config.browser_pools()
+                                       if name in called), default=0)
                 public = PublicRoute(
                     host=config.ingress.host,
                     gateway_namespace=config.ingress_namespace,
@@ -172,7 +195,16 @@ class PlatformServices:
                     # (the production stacks) and self-signed keep it.
                     https_redirect=not config.ingress.tls.acme_over_http,
                     gateway_release=self.mesh.gateway,
+                    edge=PublicEdge(cors=cors_policy(edge.cors),
+                                    websocket_timeout_seconds=websocket_timeout(edge, longest_session)),
                 )
+                EdgeProtection("edge", EdgeProtectionArgs(
+                    settings=edge,
+                    gateway_namespace=config.ingress_namespace,
+                    gateway_selector=dict(GATEWAY_SELECTOR),
+                    websocket_routes=[websocket_route_name(public_api)],
+                    after=[*self.mesh.crd_releases, self.mesh.gateway],
+                ), opts=self.opts)
             MeshPolicies("mesh-policies", MeshPoliciesArgs(
                 settings=config.mesh,
                 namespace=config.namespace,

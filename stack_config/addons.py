@@ -22,6 +22,7 @@ from .base import (
     cpu_millicores,
     memory_bytes,
 )
+from .edge import EdgeSettings
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -262,6 +263,10 @@ class IngressSettings(StrictModel):
 
     host: str
     tls: TlsSettings
+    edge: EdgeSettings = Field(
+        default=EdgeSettings(),
+        description="Rate limit, CORS, security headers, body size and timeouts at the gateway (docs/edge.md).",
+    )
 
     @field_validator("host")
     @classmethod

@@ -426,8 +426,10 @@ def test_public_gateway_serves_the_host_with_its_certificate(evaluated: Evaluate
     public = spec(named(ev, "VirtualService", "api-public"))
     assert public["hosts"] == [host]
     assert public["gateways"] == [f"{config.ingress_namespace}/public-gateway"]
-    assert public["http"][0]["match"] == [{"port": 443}]
-    assert public["http"][0]["route"][0]["destination"]["host"] == f"api.{config.namespace}.svc.cluster.local"
+    # Every public route (WebSocket upgrades and plain requests, tests/test_edge.py) is on the HTTPS listener only.
+    assert [[m["port"] for m in route["match"]] for route in public["http"]] == [[443]] * len(public["http"])
+    assert {route["route"][0]["destination"]["host"] for route in public["http"]} == {
+        f"api.{config.namespace}.svc.cluster.local"}
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from ..clusters.handle import ClusterFlavor
 from ..common import charts
 from ..common.labels import PART_OF
 from ..common.quota import ExtraPodCost
+from .edge import PublicEdge, public_http_routes
 
 ISTIO_NAMESPACE = "istio-system"
 GATEWAY_RELEASE = "istio-ingressgateway"
@@ -85,6 +86,10 @@ class GatewayService:
     @property
     def type(self) -> str:
         return self.service_type or ("NodePort" if self.node_ports is not None else "LoadBalancer")
+    external_traffic_policy: str = "Cluster"
+    """`Local` keeps the client's address on a cloud load balancer (components/services/edge.py)."""
+    pod_annotations: dict[str, str] = field(default_factory=dict)
+    """Added to the chart's pod annotations (the edge's `proxy.istio.io/config`)."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +213,9 @@ class MeshControlPlane(pulumi.ComponentResource):
                         "type": args.gateway.type,
                         "ports": ports,
                         "annotations": dict(args.gateway.annotations),
+                        "externalTrafficPolicy": args.gateway.external_traffic_policy,
                     },
+                    **({"podAnnotations": dict(args.gateway.pod_annotations)} if args.gateway.pod_annotations else {}),
                     "autoscaling": {"enabled": gateway_replicas.autoscaled, "minReplicas": gateway_replicas.min,
                                     "maxReplicas": gateway_replicas.max},
                     "replicaCount": gateway_replicas.min,
@@ -254,6 +261,8 @@ class PublicRoute:
     """Secret with the host's certificate; Istio reads it from the gateway's own namespace."""
     https_redirect: bool
     gateway_release: pulumi.Resource
+    edge: PublicEdge | None = None
+    """CORS and the WebSocket route of the public API routes; None: one plain route."""
 
 
 @dataclass(frozen=True)
@@ -410,7 +419,7 @@ class MeshPolicies(pulumi.ComponentResource):
                 "hosts": [public.host],
                 "gateways": [f"{public.gateway_namespace}/{GATEWAY_NAME}"],
                 # Only the HTTPS listener routes to the API; plain HTTP never reaches it.
-                "http": [{**api_route, "match": [{"port": 443}]}],
+                "http": public_http_routes(public_api.name, api_route, public.edge),
             }, extra=[public.gateway_release])
 
         # --- The sidecars fetch config and certificates from istiod: allow that past the namespace's default deny.

@@ -17,6 +17,7 @@ from . import (
     stack,
     workload_roles,
 )
+from .edge import policies as edge_policies
 
 PACK_NAME = "browser-platform"
 
@@ -31,6 +32,7 @@ def all_policies() -> list[Policy]:
     policies += data_stores.policies()
     policies += workload_roles.policies()
     policies += existing_cluster.policies()
+    policies += edge_policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -485,3 +485,7 @@ CASES += WORKLOAD_ROLES_CASES
 from .existing_cluster_cases import cases as _existing_cluster_cases  # noqa: E402
 
 CASES += _existing_cluster_cases()
+# Cases of the edge-protection policies (policy/browser_platform_policies/edge.py).
+from .edge_cases import EDGE_CASES  # noqa: E402
+
+CASES += EDGE_CASES
