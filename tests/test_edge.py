@@ -244,7 +244,7 @@ def test_websocket_route_outlasts_the_longest_session(evaluated: Evaluated, stac
     ev = evaluated(stack)
     config = config_of(stack)
     websocket, plain = public_routes(ev)
-    session = config.workloads.browser.session_timeout_seconds
+    session = config.workloads["browser"].session_timeout_seconds
     assert websocket["name"] == "api-websocket" and plain["name"] == "api"
     # Envoy applies the route timeout to the whole upgraded stream: the plain route's 60 s would cut sessions.
     assert websocket["timeout"] == f"{session + 60}s" and websocket["retries"] == {"attempts": 0}
