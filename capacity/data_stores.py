@@ -18,9 +18,12 @@ from stack_config.platform import PlatformConfig
 from .platform_services import Requests
 from .quantities import ZERO, Resources
 
-VALKEY = Requests("100m", "128Mi")
-POSTGRES = Requests("250m", "256Mi")
+VALKEY = Requests("50m", "128Mi")
+POSTGRES = Requests("200m", "256Mi")
 """Requests of the in-cluster Valkey and PostgreSQL containers on kind (limits: components/data/in_cluster.py)."""
+REDIS_EXPORTER = Requests("10m", "32Mi")
+POSTGRES_EXPORTER = Requests("10m", "48Mi")
+"""The exporter sidecars next to them when monitoring is on (components/data/exporters.py)."""
 
 STORE_HOURLY: dict[str, float] = {}
 """USD per node-hour by managed node type / tier (e.g. 'cache.r7g.large'): empty until a sourced, dated figure
@@ -58,8 +61,16 @@ def managed_nodes(config: PlatformConfig) -> list[StoreNodes]:
 
 
 def in_cluster_requests(config: PlatformConfig) -> Resources:
-    """What the in-cluster stores request on kind (one pod each), ZERO elsewhere."""
+    """What the in-cluster stores request on kind (one pod each: the server, its exporter when monitoring is on,
+    the mesh sidecar when the mesh is on), ZERO elsewhere."""
     stores = config.data_stores
     if config.cluster.kind != "kind" or not stores.enabled or stores.external is not None:
         return ZERO
-    return VALKEY.resources + POSTGRES.resources
+    total = VALKEY.resources + POSTGRES.resources
+    if config.monitoring.enabled:
+        total = total + REDIS_EXPORTER.resources + POSTGRES_EXPORTER.resources
+    if config.mesh.enabled:
+        proxy = config.mesh.proxy
+        sidecar = Resources.of(proxy.cpu_request, proxy.memory_request)
+        total = total + sidecar + sidecar
+    return total

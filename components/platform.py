@@ -12,8 +12,9 @@ from stack_config.platform import PlatformConfig
 
 from .clusters.handle import ClusterHandle
 from .common.labels import selector_labels
+from .common.scheduling import tolerations_for
 from .common.webhook_ports import control_plane_ports
-from .data import build_data_stores
+from .data import ApiIdentity, Placement, build_data_stores
 from .platform_services import PlatformServices
 from .workloads.autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
 from .workloads.group import StoreArgs, Workloads, WorkloadsArgs
@@ -55,7 +56,12 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
     cluster = build_cluster(config)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     services = PlatformServices.install(config, cluster, settings.secrets, on_cluster)
-    stores = build_data_stores(config, cluster, settings.secrets, selector_labels("api"), on_cluster)
+    api_spec = config.workloads.api
+    stores = build_data_stores(
+        config, cluster, settings.secrets,
+        ApiIdentity(namespace=config.namespace, service_account="api", service="api", selector=selector_labels("api")),
+        Placement(api_spec.node_selector, tolerations_for(api_spec.node_selector, cluster.node_pools)),
+        on_cluster, monitoring=services.store_monitoring(), mesh=services.store_mesh())
     store_args: StoreArgs = {} if stores is None else {
         "store_env": stores.env, "store_secret_env": stores.secret_env,
         "api_service_account_annotations": stores.service_account_annotations, "store_after": stores.after,

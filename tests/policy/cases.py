@@ -477,3 +477,7 @@ CASES += DATA_STORE_CASES
 from .runtime_sessions_cases import RUNTIME_SESSIONS_CASES  # noqa: E402
 
 CASES += RUNTIME_SESSIONS_CASES
+# Cases of the store alarm / mesh / DB-role policies (policy/browser_platform_policies/store_alerts.py).
+from .store_alerts_cases import STORE_ALERTS_CASES  # noqa: E402
+
+CASES += STORE_ALERTS_CASES
