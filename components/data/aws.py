@@ -8,6 +8,7 @@ minutes) and is the upgrade path when that matters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -34,7 +35,7 @@ class AwsStoresArgs:
     production: bool
 
 
-def _member(ids: list[str] | None, index: int, expected: int) -> str:
+def _member(ids: Sequence[str] | None, index: int, expected: int) -> str:
     """The index-th node (member cache cluster) of the replication group, in id order."""
     nodes = sorted(ids or [])
     if len(nodes) != expected:
