@@ -4,7 +4,8 @@ The in-cluster stores' requests live here and components/data/in_cluster.py writ
 (tests/test_data_stores.py checks both sides), as capacity/platform_services.py does for the charts.
 
 Managed store prices: no list price for ElastiCache, RDS, Memorystore or Cloud SQL could be sourced and dated
-where this table was last refreshed, so `STORE_HOURLY` is empty and the report counts the managed nodes without
+where this table was last refreshed (2026-12-02: the stored AWS and Google Cloud pricing pages lack the per-node
+tables, which they load at view time), so `STORE_HOURLY` is empty and the report counts the managed nodes without
 adding a made-up figure to the monthly total; it says so. Add a row only with its source and date
 (`PRICES_AS_OF` in capacity/prices.py), and the report adds it to the total and the per-session cost.
 """
