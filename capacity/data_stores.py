@@ -4,7 +4,8 @@ The in-cluster stores' requests live here and components/data/in_cluster.py writ
 (tests/test_data_stores.py checks both sides), as capacity/platform_services.py does for the charts.
 
 Managed store prices: no list price for ElastiCache, RDS, Memorystore or Cloud SQL could be sourced and dated
-where this table was last refreshed, so `STORE_HOURLY` is empty and the report counts the managed nodes without
+where this table was last refreshed (2026-12-02: the stored AWS and Google Cloud pricing pages lack the per-node
+tables, which they load at view time), so `STORE_HOURLY` is empty and the report counts the managed nodes without
 adding a made-up figure to the monthly total; it says so. Add a row only with its source and date
 (`PRICES_AS_OF` in capacity/prices.py), and the report adds it to the total and the per-session cost.
 """
@@ -18,9 +19,12 @@ from stack_config.platform import PlatformConfig
 from .platform_services import Requests
 from .quantities import ZERO, Resources
 
-VALKEY = Requests("100m", "128Mi")
-POSTGRES = Requests("250m", "256Mi")
+VALKEY = Requests("50m", "128Mi")
+POSTGRES = Requests("200m", "256Mi")
 """Requests of the in-cluster Valkey and PostgreSQL containers on kind (limits: components/data/in_cluster.py)."""
+REDIS_EXPORTER = Requests("10m", "32Mi")
+POSTGRES_EXPORTER = Requests("10m", "48Mi")
+"""The exporter sidecars next to them when monitoring is on (components/data/exporters.py)."""
 
 STORE_HOURLY: dict[str, float] = {}
 """USD per node-hour by managed node type / tier (e.g. 'cache.r7g.large'): empty until a sourced, dated figure
@@ -58,8 +62,16 @@ def managed_nodes(config: PlatformConfig) -> list[StoreNodes]:
 
 
 def in_cluster_requests(config: PlatformConfig) -> Resources:
-    """What the in-cluster stores request on kind (one pod each), ZERO elsewhere."""
+    """What the in-cluster stores request on kind (one pod each: the server, its exporter when monitoring is on,
+    the mesh sidecar when the mesh is on), ZERO elsewhere."""
     stores = config.data_stores
     if config.cluster.kind != "kind" or not stores.enabled or stores.external is not None:
         return ZERO
-    return VALKEY.resources + POSTGRES.resources
+    total = VALKEY.resources + POSTGRES.resources
+    if config.monitoring.enabled:
+        total = total + REDIS_EXPORTER.resources + POSTGRES_EXPORTER.resources
+    if config.mesh.enabled:
+        proxy = config.mesh.proxy
+        sidecar = Resources.of(proxy.cpu_request, proxy.memory_request)
+        total = total + sidecar + sidecar
+    return total

@@ -13,8 +13,9 @@ from stack_config.platform import PlatformConfig
 
 from .clusters.handle import ClusterHandle
 from .common.labels import selector_labels
+from .common.scheduling import tolerations_for
 from .common.webhook_ports import control_plane_ports
-from .data import build_data_stores
+from .data import ApiIdentity, Placement, build_data_stores
 from .platform_services import PlatformServices
 from .workloads.autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
 from .workloads.group import StoreArgs, Workloads, WorkloadsArgs
@@ -56,18 +57,31 @@ def build_cluster(config: PlatformConfig, existing_access: ExistingAccess | None
     raise AssertionError(f"unhandled cluster kind {cluster.kind}")  # the config union admits no other
 
 
+def store_clients(config: PlatformConfig) -> list[ApiIdentity]:
+    """The workloads the data stores admit (`dataStores: true`, every API by default): each one's Service, service
+    account and pods are named after the workload."""
+    return [ApiIdentity(namespace=config.namespace, service_account=name, service=name, selector=selector_labels(name))
+            for name, _ in config.store_clients()]
+
+
+def store_placement(config: PlatformConfig, cluster: ClusterHandle) -> Placement:
+    """The stores (kind) and the app-role Job (clouds) run on the pool of their first client."""
+    clients = config.store_clients()
+    node_selector = dict(clients[0][1].node_selector) if clients else {}
+    return Placement(node_selector, tolerations_for(node_selector, cluster.node_pools))
+
+
 def build_platform(settings: StackSettings) -> PlatformOutputs:
     config = settings.config
     cluster = build_cluster(config, settings.existing_access)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     services = PlatformServices.install(config, cluster, settings.secrets, on_cluster)
-    clients = [name for name, _ in config.store_clients()]
-    stores = build_data_stores(config, cluster, settings.secrets, [selector_labels(name) for name in clients],
-                               on_cluster)
+    stores = build_data_stores(config, cluster, settings.secrets, store_clients(config), store_placement(config, cluster),
+                               on_cluster, monitoring=services.store_monitoring(), mesh=services.store_mesh())
     store_args: StoreArgs = {} if stores is None else {
         "store_env": stores.env, "store_secret_env": stores.secret_env,
         "api_service_account_annotations": stores.service_account_annotations, "store_after": stores.after,
-        "api_extra_egress": list(stores.egress), "store_clients": frozenset(clients),
+        "api_extra_egress": list(stores.egress), "store_clients": frozenset(name for name, _ in config.store_clients()),
     }
 
     workloads = Workloads("workloads", WorkloadsArgs(

@@ -24,6 +24,7 @@ from .common.labels import selector_labels
 from .common.metrics_contract import METRICS_PORT_NAME, queue_length, session_demand
 from .common.traffic import ExtraIngress
 from .common.webhook_ports import installed_services
+from .data.wiring import StoreMesh, StoreMonitoring
 from .services.edge import (
     EdgeProtection,
     EdgeProtectionArgs,
@@ -49,7 +50,15 @@ from .services.mesh import (
     sidecar_pod_cost,
 )
 from .services.metrics_server import MetricsServer, MetricsServerArgs
-from .services.monitoring import PROMETHEUS_URL, MonitoringStack, MonitoringStackArgs, PlatformMonitors, PlatformMonitorsArgs
+from .services.monitoring import (
+    DASHBOARD_LABEL,
+    PROMETHEUS_URL,
+    RELEASE_NAME,
+    MonitoringStack,
+    MonitoringStackArgs,
+    PlatformMonitors,
+    PlatformMonitorsArgs,
+)
 from .services.tls import Tls, TlsArgs
 from .workloads.group import WorkloadHooks, Workloads
 
@@ -171,6 +180,20 @@ class PlatformServices:
                 for component, spec in self.config.workload_items()
             ]
         return hooks
+
+    def store_monitoring(self) -> StoreMonitoring | None:
+        """What the data layer needs to be scraped and alerted on (None without monitoring)."""
+        if self.monitoring is None:
+            return None
+        return StoreMonitoring(namespace=self.monitoring.namespace_name, crd_release=self.monitoring.release,
+                               dashboard_labels=dict(DASHBOARD_LABEL), selected_labels={"release": RELEASE_NAME})
+
+    def store_mesh(self) -> StoreMesh | None:
+        """What the in-cluster stores need to join the mesh (None without it)."""
+        if self.mesh is None:
+            return None
+        return StoreMesh(injection_labels=dict(INJECTION_LABELS), pod_annotations=sidecar_annotations(self.config.mesh.proxy),
+                         injector=[self.mesh.istiod], crd_releases=list(self.mesh.crd_releases))
 
     def workloads_options(self) -> pulumi.ResourceOptions:
         """The workloads wait for metrics-server and the mesh (the sidecar injector must exist before any pod)."""

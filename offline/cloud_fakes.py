@@ -145,6 +145,10 @@ RESOURCE_OUTPUT_FAKES.update({
     "aws:elasticache/replicationGroup:ReplicationGroup": lambda a: {
         "arn": _arn("elasticache", a, f"replicationgroup:{a.inputs.get('replicationGroupId')}"),
         "configurationEndpointAddress": f"clustercfg.{a.inputs.get('replicationGroupId')}.abc123.use1.cache.amazonaws.com",
+        # In cluster mode each node is a member cache cluster named <group>-<shard 0001..>-<node 001..>.
+        "memberClusters": [f"{a.inputs.get('replicationGroupId')}-{shard:04d}-{node:03d}"
+                           for shard in range(1, int(a.inputs.get("numNodeGroups") or 1) + 1)
+                           for node in range(1, int(a.inputs.get("replicasPerNodeGroup") or 0) + 2)],
     },
     "aws:rds/instance:Instance": lambda a: {
         "arn": _arn("rds", a, f"db:{a.inputs.get('identifier')}"),

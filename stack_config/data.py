@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import CONFIG_KEY_RE, ConfigFieldError, MemoryQuantity, StrictModel
 from .cluster import check_dns_label
+from .workloads import _DIGEST_RE, _IMAGE_RE
 
 Flavor = Literal["kind", "eks", "gke", "existing"]
 
@@ -115,15 +116,55 @@ class PostgresSettings(StrictModel):
     read_replicas: int | None = Field(default=None, ge=0, le=5)
     backup_retention_days: int = Field(default=7, ge=1, le=35)
     database: str = "browser_platform"
-    username: str = "api"
+    username: str = Field(
+        default="api", description="The API's role: no superuser, only its database and its own schema.")
     password_secret: str = Field(
         default="postgresPassword",
-        description="Config key of the database user's password; `pulumi config set --secret <key>`.",
+        description="Config key of the API role's password; `pulumi config set --secret <key>`.",
+    )
+    master_username: str = Field(
+        default="platform_admin",
+        description="The master (admin) user: creates the API's role and is never given to the API.")
+    master_password_secret: str = Field(
+        default="postgresMasterPassword",
+        description="Config key of the master user's password; `pulumi config set --secret <key>`.",
     )
 
-    _key = field_validator("password_secret")(_check_key)
+    client_image: str | None = Field(
+        default=None,
+        description="EKS/GKE: the image with psql the app-role Job runs (unset: the kind image of the engine's "
+                    "major, docker.io/library/postgres); a mirror in your registry, e.g. ghcr.io/acme/postgres:17.6.")
+    client_image_digest: str | None = Field(
+        default=None, description="Pins clientImage: sha256:<64 hex> (required where the policy pack requires digests).")
 
-    @field_validator("database", "username")
+    _key = field_validator("password_secret", "master_password_secret")(_check_key)
+
+    @field_validator("client_image")
+    @classmethod
+    def _client_image(cls, value: str | None) -> str | None:
+        match = _IMAGE_RE.match(value) if value is not None else None
+        if value is not None and (match is None or match.group("tag") == "latest"):
+            raise ValueError(f"'{value}' must be an image reference with a pinned tag (not latest), "
+                             "e.g. ghcr.io/acme/postgres:17.6-bookworm")
+        return value
+
+    @field_validator("client_image_digest")
+    @classmethod
+    def _client_digest(cls, value: str | None) -> str | None:
+        if value is not None and not _DIGEST_RE.match(value):
+            raise ValueError("must look like sha256:<64 hex characters>")
+        return value
+
+    @model_validator(mode="after")
+    def _separate_roles(self) -> PostgresSettings:
+        if self.master_username == self.username:
+            raise ConfigFieldError(("masterUsername",), f"must differ from username ('{self.username}'): the API "
+                                   "connects with a role of its own, never as the master user")
+        if self.master_password_secret == self.password_secret:
+            raise ConfigFieldError(("masterPasswordSecret",), "must name another config key than passwordSecret")
+        return self
+
+    @field_validator("database", "username", "master_username")
     @classmethod
     def _identifier(cls, value: str) -> str:
         if not _DB_NAME_RE.match(value) or value in ("postgres", "rdsadmin", "cloudsqladmin"):
@@ -209,7 +250,8 @@ class DataStoresSettings(StrictModel):
                     ("dataStores.external.postgres.secret", self.external.postgres.secret)]
         if not self.enabled:
             return []
-        keys = [("dataStores.postgres.passwordSecret", self.postgres.password_secret)]
+        keys = [("dataStores.postgres.passwordSecret", self.postgres.password_secret),
+                ("dataStores.postgres.masterPasswordSecret", self.postgres.master_password_secret)]
         if flavor != "gke":  # Memorystore for Valkey authenticates with IAM, not a shared token
             keys.insert(0, ("dataStores.redis.authSecret", self.redis.auth_secret))
         return keys

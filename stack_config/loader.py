@@ -209,7 +209,8 @@ def _data_secret_refs(data: dict[str, Any]) -> set[str]:
     stores = stores if isinstance(stores, dict) else {}
     refs: set[str] = set()
     for block, field, default in (("redis", "authSecret", "redisAuthToken"),
-                                  ("postgres", "passwordSecret", "postgresPassword")):
+                                  ("postgres", "passwordSecret", "postgresPassword"),
+                                  ("postgres", "masterPasswordSecret", "postgresMasterPassword")):
         section = stores.get(block)
         key = section.get(field, default) if isinstance(section, dict) else default
         if isinstance(key, str):

@@ -80,9 +80,10 @@ def spec(resource: RecordedResource) -> dict[str, Any]:
     return resource.plain_inputs.get("spec") or {}
 
 
-def named(ev: StackEvaluation, kind: str, name: str) -> RecordedResource:
+def named(ev: StackEvaluation, kind: str, name: str, namespace: str | None = None) -> RecordedResource:
     matches = [r for r in ev.kubernetes_objects() if r.inputs.get("kind") == kind
-               and r.inputs["metadata"].get("name") == name]
+               and r.inputs["metadata"].get("name") == name
+               and (namespace is None or r.inputs["metadata"].get("namespace") == namespace)]
     assert len(matches) == 1, f"{len(matches)} {kind} named {name}"
     return matches[0]
 
@@ -336,10 +337,11 @@ def test_mesh_security_policies(evaluated: Evaluated, stack: str) -> None:
     if not config.mesh.enabled:
         pytest.skip("mesh disabled on this stack")
     ns = config.namespace
-    default = named(ev, "PeerAuthentication", "default")
-    assert default.inputs["metadata"]["namespace"] == ns
+    # The platform namespace's (the data layer's in-cluster stores have their own: tests/test_data_store_ops.py).
+    default = named(ev, "PeerAuthentication", "default", ns)
     assert spec(default) == {"mtls": {"mode": "STRICT"}}
-    policies = {r.inputs["metadata"]["name"]: spec(r) for r in of_kind(ev, "AuthorizationPolicy")}
+    policies = {r.inputs["metadata"]["name"]: spec(r) for r in of_kind(ev, "AuthorizationPolicy")
+                if r.inputs["metadata"]["namespace"] == ns}
     assert policies["allow-nothing"] == {}
     browser_rule = policies["browser-from-api"]["rules"][0]
     assert browser_rule["from"][0]["source"]["principals"] == [f"cluster.local/ns/{ns}/sa/api"]
@@ -357,7 +359,7 @@ def test_mesh_security_policies(evaluated: Evaluated, stack: str) -> None:
         assert spec(scrape)["mtls"] == {"mode": "STRICT"}
     else:
         assert "metrics-from-prometheus" not in policies
-    istiod_egress = named(ev, "NetworkPolicy", "allow-istiod-egress")
+    istiod_egress = named(ev, "NetworkPolicy", "allow-istiod-egress", ns)
     assert istiod_egress.inputs["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 15012.0}]
 
 
@@ -442,7 +444,8 @@ def test_service_monitors_alerts_and_dashboards(evaluated: Evaluated, stack: str
     config = config_of(stack)
     if not config.monitoring.enabled:
         pytest.skip("monitoring disabled on this stack")
-    monitors = {r.inputs["metadata"]["name"]: spec(r) for r in of_kind(ev, "ServiceMonitor")}
+    monitors = {r.inputs["metadata"]["name"]: spec(r) for r in of_kind(ev, "ServiceMonitor")
+                if r.inputs["metadata"]["namespace"] == config.namespace}  # the stores': test_data_store_ops.py
     assert set(monitors) == {"api", "browser"}
     for component, monitor in monitors.items():
         assert monitor["endpoints"][0]["port"] == "metrics"
@@ -473,7 +476,9 @@ def test_service_monitors_alerts_and_dashboards(evaluated: Evaluated, stack: str
     assert all(f'namespace="{config.namespace}"' in expr for expr in by_name.values())
 
     dashboards = [r for r in of_kind(ev, "ConfigMap") if r.inputs["metadata"]["name"].startswith("dashboard-")]
-    assert {d.inputs["metadata"]["name"] for d in dashboards} == {"dashboard-browser-pool", "dashboard-api"}
+    # The data layer's own (dashboard-data-stores) is checked in tests/test_data_store_ops.py.
+    assert {d.inputs["metadata"]["name"] for d in dashboards} == {"dashboard-browser-pool", "dashboard-api",
+                                                                  "dashboard-data-stores"}
     for dashboard in dashboards:
         assert dashboard.inputs["metadata"]["namespace"] == "monitoring"
         assert dashboard.inputs["metadata"]["labels"]["grafana_dashboard"] == "1"
@@ -584,7 +589,8 @@ def test_old_istio_is_refused() -> None:
 
 def test_grafana_password_must_be_secret_config() -> None:
     values, _ = stack_file_config("dev")
-    problems = _problems("dev", {}, secret_keys={"apiSecretKey", "postgresPassword", "redisAuthToken"})
+    problems = _problems("dev", {}, secret_keys={"apiSecretKey", "postgresPassword", "postgresMasterPassword",
+                                                     "redisAuthToken"})
     assert problems == [
         "browser-platform:monitoring.grafanaAdminPasswordSecret: 'browser-platform:grafanaAdminPassword' is plaintext "
         "in the stack file; secrets must be set with `pulumi config set --secret grafanaAdminPassword <value>`"]

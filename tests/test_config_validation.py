@@ -39,6 +39,7 @@ def test_dev_stack_config_is_valid() -> None:
     assert settings.secrets == {"apiSecretKey": "offline-secret-apiSecretKey",
                                 "grafanaAdminPassword": "offline-secret-grafanaAdminPassword",
                                 "postgresPassword": "offline-secret-postgresPassword",  # dataStores
+                                "postgresMasterPassword": "offline-secret-postgresMasterPassword",
                                 "redisAuthToken": "offline-secret-redisAuthToken"}
 
 
@@ -118,7 +119,8 @@ def test_secret_must_come_from_secret_config() -> None:
     values["apiSecretKey"] = "plaintext-in-the-stack-file"
     encoded = {key: value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
     with pytest.raises(ConfigError) as raised:
-        validate_stack_config(encoded, secret_keys={"grafanaAdminPassword", "postgresPassword", "redisAuthToken"})
+        validate_stack_config(encoded, secret_keys={"grafanaAdminPassword", "postgresPassword", "postgresMasterPassword",
+                                                       "redisAuthToken"})
     assert raised.value.problems == [
         f"{KEY}:workloads.api.secretEnv.API_SECRET_KEY: '{KEY}:apiSecretKey' is plaintext in the stack file; "
         "secrets must be set with `pulumi config set --secret apiSecretKey <value>`"

@@ -85,7 +85,11 @@ def test_eks_rds_is_multi_az_encrypted_private_backed_up_and_protected(evaluated
     assert primary["allowMajorVersionUpgrade"] is True  # an engineVersion bump can take effect
     assert is_secret(prod.named(RDS, "postgres").inputs["password"])
     group = prod.named("aws:rds/parameterGroup:ParameterGroup", "postgres").plain_inputs
-    assert [(p["name"], p["value"]) for p in group["parameters"]] == [("rds.force_ssl", "1")]
+    # TLS forced; max_connections fixed (50 per GiB of db.r7g.large's 16), the connection alarms' base.
+    assert [(p["name"], p["value"]) for p in group["parameters"]] == [("rds.force_ssl", "1"), ("max_connections", "800")]
+    # The master user is not the API's role.
+    assert primary["username"] == "platform_admin"
+    assert prod.named(RDS, "postgres").inputs["password"]["value"] == "offline-secret-postgresMasterPassword"
     assert primary["parameterGroupName"] == prod.named("aws:rds/parameterGroup:ParameterGroup", "postgres").outputs["name"]
     replicas = [r.plain_inputs for r in prod.of_type(RDS) if r.name.startswith("postgres-replica-")]
     assert len(replicas) == 2
@@ -152,13 +156,18 @@ def test_kind_runs_hardened_single_pod_stores_with_volumes_and_pinned_images(eva
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         assert pod["automountServiceAccountToken"] is False
-        (container,) = pod["containers"]
-        context = container["securityContext"]
-        assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
-        assert context["capabilities"]["drop"] == ["ALL"] and context["runAsUser"] > 0
+        container, exporter = pod["containers"]  # the server, and its exporter (monitoring is on in dev)
+        for each in (container, exporter):
+            context = each["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"] and context["runAsUser"] > 0
+            assert {"readinessProbe", "livenessProbe"} <= set(each)
+            assert {"cpu", "memory"} <= set(each["resources"]["limits"])
         assert container["image"].split(":")[1][0].isdigit() and "latest" not in container["image"]
-        assert {"readinessProbe", "livenessProbe", "startupProbe"} <= set(container)
-        assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+        assert "startupProbe" in container
+        # The exporter is pinned by digest (exporters.py), and serves the `metrics` port.
+        assert "@sha256:" in exporter["image"] and len(exporter["image"].split("@sha256:")[1]) == 64
+        assert [p["name"] for p in exporter["ports"]] == ["metrics"]
         (claim,) = spec["volumeClaimTemplates"]
         assert claim["spec"]["storageClassName"] == "standard"
         assert not any("hostPath" in volume for volume in pod.get("volumes", []))
@@ -317,21 +326,28 @@ def test_store_env_names_are_the_ones_the_layer_sets(evaluated: Evaluated) -> No
 # --- capacity ----------------------------------------------------------------------------------------------------
 
 def test_capacity_counts_the_in_cluster_stores_with_the_requests_the_statefulsets_set(evaluated: Evaluated) -> None:
-    from capacity.data_stores import POSTGRES, VALKEY
+    from capacity.data_stores import POSTGRES, POSTGRES_EXPORTER, REDIS_EXPORTER, VALKEY
     from scripts.capacity_report import load_config, render
 
-    for name, requests in (("valkey-statefulset", VALKEY), ("postgres-statefulset", POSTGRES)):
-        container = inputs(evaluated("dev"), STATEFUL_SET, name)["spec"]["template"]["spec"]["containers"][0]
-        assert {k: container["resources"]["requests"][k] for k in ("cpu", "memory")} == requests.values()
+    for name, server, exporter in (("valkey-statefulset", VALKEY, REDIS_EXPORTER),
+                                   ("postgres-statefulset", POSTGRES, POSTGRES_EXPORTER)):
+        pod = inputs(evaluated("dev"), STATEFUL_SET, name)["spec"]["template"]
+        containers = pod["spec"]["containers"]
+        for container, requests in zip(containers, (server, exporter), strict=True):
+            assert {k: container["resources"]["requests"][k] for k in ("cpu", "memory")} == requests.values()
+        # The mesh sidecar's requests (annotations, like the workloads'): 50m / 64Mi in dev.
+        annotations = pod["metadata"]["annotations"]
+        assert (annotations["sidecar.istio.io/proxyCPU"], annotations["sidecar.istio.io/proxyMemory"]) == ("50m", "64Mi")
     text, _ = render("dev", load_config("dev"))
-    assert "in-cluster Valkey + PostgreSQL, one pod each, requesting 350m / 384Mi" in text
+    # 50m + 200m servers, 2 x 10m exporters, 2 x 50m sidecars; 128 + 256 + 32 + 48 + 2 x 64 MiB.
+    assert "in-cluster Valkey + PostgreSQL, one pod each, requesting 370m / 592Mi" in text
     off, _ = render("dev", load_config("dev").model_copy(update={"data_stores": load_config("dev").data_stores.model_copy(
         update={"enabled": False})}))
     def host_cpu_m(report: str) -> int:
         line = next(line for line in report.splitlines() if line.startswith("## kind:"))
         return int(line.split(" request ", 1)[1].split("m CPU", 1)[0])
 
-    assert host_cpu_m(text) - host_cpu_m(off) == 350  # the stores' requests are in the host total
+    assert host_cpu_m(text) - host_cpu_m(off) == 370  # the stores' requests are in the host total
 
 
 @pytest.mark.parametrize(("stack", "expected"), [
@@ -367,17 +383,46 @@ def test_eks_store_events_and_alarms_go_to_one_topic(evaluated: Evaluated) -> No
     assert {"failover", "failure", "low storage"} <= set(events["eventCategories"])
     assert set(events["sourceIds"]) == {r.plain_inputs["identifier"] for r in prod.of_type(RDS)}
     alarms = {r.name: r.plain_inputs for r in prod.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    lag = [a for name, a in alarms.items() if name.startswith("postgres-replica-")]
+    lag = [a for name, a in alarms.items() if name.startswith("postgres-replica-") and name.endswith("-lag")]
     assert len(lag) == 2 and all(a["metricName"] == "ReplicaLag" and a["threshold"] == 60 for a in lag)
-    storage = alarms["postgres-free-storage"]
-    assert storage["threshold"] == 50 * 2**30 * 0.1 and storage["comparisonOperator"] == "LessThanThreshold"
-    assert all(a["alarmActions"] == [arn] for a in alarms.values() if a["namespace"] == "AWS/RDS")
+    for name in ("postgres-free-storage", "postgres-replica-1-free-storage", "postgres-replica-2-free-storage"):
+        storage = alarms[name]
+        assert storage["threshold"] == 50 * 2**30 * 0.1 and storage["comparisonOperator"] == "LessThanThreshold"
+    # Connections: 80% of the max_connections the parameter group sets (800 on db.r7g.large), on every instance.
+    connections = [a for name, a in alarms.items() if name.endswith("-connections") and name.startswith("postgres")]
+    assert len(connections) == 3 and all(a["metricName"] == "DatabaseConnections" and a["threshold"] == 640
+                                         for a in connections)
+    assert {a["dimensions"]["DBInstanceIdentifier"] for a in connections} == events_ids(events)
+    # Memory and connections of every ElastiCache node (3 shards x 2), by member cache cluster id.
+    cache = [a for a in alarms.values() if a["namespace"] == "AWS/ElastiCache"]
+    members = {f"browser-platform-prod-redis-{shard:04d}-{node:03d}" for shard in (1, 2, 3) for node in (1, 2)}
+    for metric, threshold in (("DatabaseMemoryUsagePercentage", 80), ("CurrConnections", 52000)):
+        watched = [a for a in cache if a["metricName"] == metric]
+        assert {a["dimensions"]["CacheClusterId"] for a in watched} == members
+        assert all(a["threshold"] == threshold for a in watched)
+    assert all(a["alarmActions"] == [arn] for a in alarms.values())
     assert prod.outputs["dataAlertsTopic"] == arn
+
+
+def events_ids(events: dict[str, Any]) -> set[str]:
+    return set(events["sourceIds"])
 
 
 def test_gke_cloud_sql_alert_policies_watch_disk_memory_and_lag(evaluated: Evaluated) -> None:
     policies = {r.name: r.plain_inputs for r in evaluated("prod-gcp").of_type("gcp:monitoring/alertPolicy:AlertPolicy")}
-    assert set(policies) == {"postgres-disk", "postgres-memory", "postgres-replica-1-lag", "postgres-replica-2-lag"}
+    assert set(policies) == {"postgres-disk", "postgres-memory", "postgres-connections", "valkey-memory",
+                             "valkey-rejected-connections",
+                             *(f"postgres-replica-{i}-{what}" for i in (1, 2) for what in ("lag", "disk", "connections"))}
+    # Connections: the summed backends of each instance against 80% of its max_connections flag (400 on 8 GiB).
+    sql = inputs(evaluated("prod-gcp"), SQL, "postgres")["settings"]["databaseFlags"]
+    assert {"name": "max_connections", "value": "400"} in sql
+    connections = policies["postgres-connections"]["conditions"][0]["conditionThreshold"]
+    assert "postgresql/num_backends" in connections["filter"] and connections["thresholdValue"] == 320
+    assert connections["aggregations"][0]["crossSeriesReducer"] == "REDUCE_SUM"
+    memory = policies["valkey-memory"]["conditions"][0]["conditionThreshold"]
+    assert 'resource.type = "memorystore.googleapis.com/Instance"' in memory["filter"]
+    assert 'resource.labels.instance_id = "browser-platform-prod-valkey"' in memory["filter"]
+    assert inputs(evaluated("prod-gcp"), VALKEY, "valkey")["instanceId"] == "browser-platform-prod-valkey"
     lag = policies["postgres-replica-2-lag"]["conditions"][0]["conditionThreshold"]
     assert 'resource.labels.database_id = "browser-platform-prod:browser-platform-prod-postgres-replica-2"' in lag["filter"]
     assert "replication/replica_lag" in lag["filter"] and lag["thresholdValue"] == 60

@@ -27,6 +27,9 @@ BROWSER_SESSIONS_CAPACITY = "browser_sessions_capacity"
 BROWSER_SESSIONS_QUEUED = "browser_sessions_queued"
 HTTP_REQUESTS_TOTAL = "http_requests_total"
 HTTP_REQUEST_DURATION = "http_request_duration_seconds"
+STORE_CONNECTION_ERRORS = "store_connection_errors_total"
+STORES = ("redis", "postgres")
+"""Values of the `store` label of STORE_CONNECTION_ERRORS: the API's two data stores (components/data)."""
 
 APP_METRICS: tuple[AppMetric, ...] = (
     AppMetric(BROWSER_SESSIONS_ACTIVE, "gauge", "browser", (),
@@ -39,6 +42,9 @@ APP_METRICS: tuple[AppMetric, ...] = (
               "HTTP requests served, by method, route template and status code."),
     AppMetric(f"{HTTP_REQUEST_DURATION}_bucket", "histogram", "api", ("method", "route", "le"),
               "Request latency histogram in seconds (with _sum and _count); buckets must include 1."),
+    AppMetric(STORE_CONNECTION_ERRORS, "counter", "api", ("store",),
+              "Connections to a data store that failed or broke (refused, timed out, TLS or auth error, reset), "
+              "by store: redis or postgres. Exposed from start with 0 for both stores, so a rate exists."),
 )
 
 
@@ -87,3 +93,13 @@ def api_error_ratio(namespace: str, window: str = "5m") -> str:
 def api_latency_quantile(namespace: str, quantile: float, window: str = "5m") -> str:
     return (f"histogram_quantile({quantile}, "
             f"sum by (le) (rate({HTTP_REQUEST_DURATION}_bucket{selector(namespace, 'api')}[{window}])))")
+
+
+def store_connection_errors(namespace: str, services: str | list[str], window: str = "5m") -> str:
+    """Per store, the clients' (the APIs with `dataStores`) failed or broken store connections per second."""
+    names = [services] if isinstance(services, str) else services
+    if len(names) == 1:
+        matchers = selector(namespace, names[0])
+    else:
+        matchers = "{" + f'namespace="{namespace}",service=~"{"|".join(sorted(names))}"' + "}"
+    return f"sum by (store) (rate({STORE_CONNECTION_ERRORS}{matchers}[{window}]))"

@@ -8,6 +8,7 @@ minutes) and is the upgrade path when that matters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -17,6 +18,7 @@ from stack_config.data import DataStoresSettings, Flavor
 
 from ..clusters.handle import AwsNetwork
 from ..common.traffic import ExtraEgress
+from .alerts import ELASTICACHE_MAX_CLIENTS, NEAR_FULL, max_connections
 from .wiring import POSTGRES_PORT, REDIS_PORT, StoreWiring, secret
 
 CLUSTER_MODE_PARAMETER_GROUPS = {"valkey": "default.valkey{major}.cluster.on", "redis": "default.redis{major}.cluster.on"}
@@ -31,6 +33,15 @@ class AwsStoresArgs:
     provider: aws.Provider
     secrets: dict[str, str]
     production: bool
+
+
+def _member(ids: Sequence[str] | None, index: int, expected: int) -> str:
+    """The index-th node (member cache cluster) of the replication group, in id order."""
+    nodes = sorted(ids or [])
+    if len(nodes) != expected:
+        raise ValueError(f"the replication group reports {len(nodes)} member clusters, expected {expected} "
+                         "(shards x (1 + replicasPerShard))")
+    return nodes[index]
 
 
 class AwsDataStores(pulumi.ComponentResource):
@@ -104,8 +115,12 @@ class AwsDataStores(pulumi.ComponentResource):
         engine_version = stores.postgres_engine_version(flavor)
         parameters = aws.rds.ParameterGroup("postgres", aws.rds.ParameterGroupArgs(
             name_prefix=f"{args.name}-postgres{engine_version}-", family=f"postgres{engine_version}",
-            description="TLS required for every connection",
-            parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1")]),
+            description="TLS required for every connection; max_connections fixed for the connection alarms",
+            parameters=[aws.rds.ParameterGroupParameterArgs(name="rds.force_ssl", value="1"),
+                        # Static: applied at creation, after a reboot on a change.
+                        aws.rds.ParameterGroupParameterArgs(
+                            name="max_connections", apply_method="pending-reboot",
+                            value=str(max_connections(stores.postgres_instance_class(flavor) or "")))]),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
                 # A new family (major upgrade) needs a new group before the instance moves to it.
                 replace_on_changes=["family"], delete_before_replace=False)))
@@ -134,8 +149,9 @@ class AwsDataStores(pulumi.ComponentResource):
             allocated_storage=postgres.storage_gb,
             max_allocated_storage=postgres.storage_gb * 4,
             db_name=postgres.database,
-            username=postgres.username,
-            password=secret(args.secrets, postgres.password_secret),
+            # The master user: only the app-role Job (components/data/app_role.py) logs in with it.
+            username=postgres.master_username,
+            password=secret(args.secrets, postgres.master_password_secret),
             port=POSTGRES_PORT,
             db_subnet_group_name=db_subnets.name,
             multi_az=True,
@@ -155,7 +171,8 @@ class AwsDataStores(pulumi.ComponentResource):
             ), opts=child)
             for index in range(1, stores.read_replicas(flavor) + 1)
         ]
-        self.alerts = self._alerts(args, postgres.storage_gb)
+        self.alerts = self._alerts(args, postgres.storage_gb, stores.postgres_instance_class(flavor) or "",
+                                   stores.shards(flavor) * (1 + stores.replicas_per_shard(flavor)))
         read_host: pulumi.Output[str] = (
             pulumi.Output.all(*(r.address for r in self.replicas)).apply(lambda hosts: ",".join(hosts))
             if self.replicas else self.postgres.address)
@@ -179,8 +196,10 @@ class AwsDataStores(pulumi.ComponentResource):
         )
         self.register_outputs({"redis": self.redis.configuration_endpoint_address, "postgres": self.postgres.address})
 
-    def _alerts(self, args: AwsStoresArgs, storage_gb: int) -> list[pulumi.Resource]:
-        """RDS events (failover, failure, low storage) and alarms on replica lag and free storage, to the topic."""
+    def _alerts(self, args: AwsStoresArgs, storage_gb: int, instance_class: str,
+                cache_nodes: int) -> list[pulumi.Resource]:
+        """RDS events (failover, failure, low storage) and CloudWatch alarms, all to the topic: free storage and
+        connections of every instance, replica lag; memory and connections of every ElastiCache node."""
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         instances = [self.postgres, *self.replicas]
         alerts: list[pulumi.Resource] = [aws.rds.EventSubscription("postgres-events", aws.rds.EventSubscriptionArgs(
@@ -190,16 +209,42 @@ class AwsDataStores(pulumi.ComponentResource):
 
         def alarm(name: str, instance: aws.rds.Instance, metric: str, operator: str, threshold: float,
                   description: str) -> aws.cloudwatch.MetricAlarm:
+            return metric_alarm(name, "AWS/RDS", {"DBInstanceIdentifier": instance.identifier}, metric, operator,
+                                threshold, description)
+
+        def metric_alarm(name: str, namespace: str, dimensions: pulumi.Input[dict[str, pulumi.Input[str]]],
+                         metric: str, operator: str, threshold: float, description: str) -> aws.cloudwatch.MetricAlarm:
             return aws.cloudwatch.MetricAlarm(name, aws.cloudwatch.MetricAlarmArgs(
-                name=f"{args.name}-{name}", namespace="AWS/RDS", metric_name=metric,
-                dimensions={"DBInstanceIdentifier": instance.identifier}, statistic="Average", period=60,
+                name=f"{args.name}-{name}", namespace=namespace, metric_name=metric,
+                dimensions=dimensions, statistic="Average", period=60,
                 evaluation_periods=5, datapoints_to_alarm=5, comparison_operator=operator, threshold=threshold,
                 treat_missing_data="breaching", alarm_description=description,
                 alarm_actions=[self.topic.arn], ok_actions=[self.topic.arn]), opts=child)
 
         alerts.append(alarm("postgres-free-storage", self.postgres, "FreeStorageSpace", "LessThanThreshold",
                             storage_gb * 2**30 * 0.1, "PostgreSQL primary below 10% free storage"))
-        alerts += [alarm(f"postgres-replica-{index}-lag", replica, "ReplicaLag", "GreaterThanThreshold", 60,
-                         "PostgreSQL read replica more than 60 s behind the primary")
-                   for index, replica in enumerate(self.replicas, start=1)]
+        connections = max_connections(instance_class) * NEAR_FULL
+        alerts.append(alarm("postgres-connections", self.postgres, "DatabaseConnections", "GreaterThanThreshold",
+                            connections, "PostgreSQL primary above 80% of max_connections"))
+        for index, replica in enumerate(self.replicas, start=1):
+            alerts += [
+                alarm(f"postgres-replica-{index}-lag", replica, "ReplicaLag", "GreaterThanThreshold", 60,
+                      "PostgreSQL read replica more than 60 s behind the primary"),
+                alarm(f"postgres-replica-{index}-free-storage", replica, "FreeStorageSpace", "LessThanThreshold",
+                      storage_gb * 2**30 * 0.1, "PostgreSQL read replica below 10% free storage"),
+                alarm(f"postgres-replica-{index}-connections", replica, "DatabaseConnections", "GreaterThanThreshold",
+                      connections, "PostgreSQL read replica above 80% of max_connections"),
+            ]
+        # ElastiCache publishes per node; in cluster mode each node is a member cache cluster of the group. The
+        # count is known from the config (shards x (1 + replicas)), the ids once the group exists.
+        for index in range(cache_nodes):
+            node = self.redis.member_clusters.apply(lambda ids, i=index: _member(ids, i, cache_nodes))
+            alerts += [
+                metric_alarm(f"redis-node-{index + 1}-memory", "AWS/ElastiCache", {"CacheClusterId": node},
+                             "DatabaseMemoryUsagePercentage", "GreaterThanThreshold", NEAR_FULL * 100,
+                             "Valkey node above 80% of its memory for data (writes fail at 100%)"),
+                metric_alarm(f"redis-node-{index + 1}-connections", "AWS/ElastiCache", {"CacheClusterId": node},
+                             "CurrConnections", "GreaterThanThreshold", ELASTICACHE_MAX_CLIENTS * NEAR_FULL,
+                             "Valkey node above 80% of maxclients (65000) connections"),
+            ]
         return alerts

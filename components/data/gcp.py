@@ -19,6 +19,7 @@ from stack_config.data import DataStoresSettings
 
 from ..clusters.handle import GcpNetwork
 from ..common.traffic import ExtraEgress
+from .alerts import NEAR_FULL, max_connections
 from .wiring import POSTGRES_PORT, REDIS_PORT, StoreWiring, secret
 
 WORKLOAD_IDENTITY_ANNOTATION = "iam.gke.io/gcp-service-account"
@@ -52,8 +53,9 @@ def _sql_settings(stores: DataStoresSettings, network_id: pulumi.Input[str], *, 
                   production: bool) -> gcp.sql.DatabaseInstanceSettingsArgs:
     postgres = stores.postgres
     retention = postgres.backup_retention_days
+    tier = stores.postgres_instance_class("gke") or ""
     return gcp.sql.DatabaseInstanceSettingsArgs(
-        tier=stores.postgres_instance_class("gke") or "",
+        tier=tier,
         edition="ENTERPRISE",  # custom machine tiers are Enterprise edition
         availability_type="REGIONAL" if primary else "ZONAL",
         disk_type="PD_SSD",
@@ -70,7 +72,10 @@ def _sql_settings(stores: DataStoresSettings, network_id: pulumi.Input[str], *, 
         ) if primary else None,
         insights_config=gcp.sql.DatabaseInstanceSettingsInsightsConfigArgs(query_insights_enabled=True),
         database_flags=[gcp.sql.DatabaseInstanceSettingsDatabaseFlagArgs(name="log_min_duration_statement",
-                                                                          value="1000")],
+                                                                          value="1000"),
+                        # Fixed, so that the connection alert's threshold is an exact fraction (alerts.py).
+                        gcp.sql.DatabaseInstanceSettingsDatabaseFlagArgs(name="max_connections",
+                                                                          value=str(max_connections(tier)))],
     )
 
 
@@ -151,11 +156,14 @@ class GcpDataStores(pulumi.ComponentResource):
         ]
         database = gcp.sql.Database("postgres", gcp.sql.DatabaseArgs(
             name=postgres.database, instance=self.postgres.name), opts=child)
+        # The master user: Cloud SQL makes every user it creates a member of cloudsqlsuperuser, so this one is
+        # never the API's; the app-role Job (components/data/app_role.py) logs in with it to create the API's role.
         user = gcp.sql.User("postgres", gcp.sql.UserArgs(
-            name=postgres.username, instance=self.postgres.name,
-            password=secret(args.secrets, postgres.password_secret)), opts=child)
+            name=postgres.master_username, instance=self.postgres.name,
+            password=secret(args.secrets, postgres.master_password_secret)), opts=child)
+        self.database, self.master_user = database, user
 
-        self.alerts = self._alerts(args)
+        self.alerts = self._alerts(args, max_connections(stores.postgres_instance_class("gke") or ""))
         valkey_host = self.valkey.endpoints.apply(discovery_endpoint)
         read_host: pulumi.Output[str] = (
             pulumi.Output.all(*(r.private_ip_address for r in self.replicas)).apply(lambda hosts: ",".join(hosts))
@@ -185,24 +193,45 @@ class GcpDataStores(pulumi.ComponentResource):
         )
         self.register_outputs({"redis": valkey_host, "postgres": self.postgres.private_ip_address})
 
-    def _alerts(self, args: GcpStoresArgs) -> list[gcp.monitoring.AlertPolicy]:
-        """Cloud Monitoring policies on Cloud SQL: disk and memory near full, replica lag. Without notification
-        channels they open incidents in the console; add your channels to the policies (docs/operations.md)."""
+    def _alerts(self, args: GcpStoresArgs, connections_limit: int) -> list[gcp.monitoring.AlertPolicy]:
+        """Cloud Monitoring policies: Cloud SQL disk, memory and connections near full, replica lag; Valkey memory
+        near full and rejected connections. Without notification channels they open incidents in the console;
+        add your channels to the policies (docs/operations.md)."""
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         project = args.network.project
 
+        def condition(title: str, filter_: str, threshold: float, aligner: str, reducer: str | None = None,
+                      group_by: list[str] | None = None) -> gcp.monitoring.AlertPolicyConditionArgs:
+            return gcp.monitoring.AlertPolicyConditionArgs(
+                display_name=title,
+                condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                    filter=filter_, comparison="COMPARISON_GT", threshold_value=threshold, duration="300s",
+                    aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                        alignment_period="60s", per_series_aligner=aligner, cross_series_reducer=reducer,
+                        group_by_fields=group_by)]))
+
+        def alert(name: str, title: str, cond: gcp.monitoring.AlertPolicyConditionArgs,
+                  severity: str = "WARNING") -> gcp.monitoring.AlertPolicy:
+            return gcp.monitoring.AlertPolicy(name, gcp.monitoring.AlertPolicyArgs(
+                display_name=f"{args.name}: {title}", combiner="OR", severity=severity, conditions=[cond]),
+                opts=child)
+
         def policy(name: str, metric: str, instance: str, threshold: float, title: str) -> gcp.monitoring.AlertPolicy:
             database = f"{project}:{instance}"
-            return gcp.monitoring.AlertPolicy(name, gcp.monitoring.AlertPolicyArgs(
-                display_name=f"{args.name}: {title}", combiner="OR", severity="WARNING",
-                conditions=[gcp.monitoring.AlertPolicyConditionArgs(
-                    display_name=title,
-                    condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                        filter=(f'resource.type = "cloudsql_database" AND metric.type = "{metric}" '
-                                f'AND resource.labels.database_id = "{database}"'),
-                        comparison="COMPARISON_GT", threshold_value=threshold, duration="300s",
-                        aggregations=[gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                            alignment_period="60s", per_series_aligner="ALIGN_MEAN")]))]), opts=child)
+            return alert(name, title, condition(
+                title, f'resource.type = "cloudsql_database" AND metric.type = "{metric}" '
+                       f'AND resource.labels.database_id = "{database}"', threshold, "ALIGN_MEAN"))
+
+        def connections(name: str, instance: str, title: str) -> gcp.monitoring.AlertPolicy:
+            # num_backends is one series per database: summed per instance.
+            return alert(name, title, condition(
+                title, 'resource.type = "cloudsql_database" AND '
+                       'metric.type = "cloudsql.googleapis.com/database/postgresql/num_backends" '
+                       f'AND resource.labels.database_id = "{project}:{instance}"',
+                connections_limit * NEAR_FULL, "ALIGN_MEAN", "REDUCE_SUM", ["resource.labels.database_id"]))
+
+        valkey = f'resource.type = "memorystore.googleapis.com/Instance" AND resource.labels.instance_id = ' \
+                 f'"{(args.name + "-valkey")[:63]}"'
 
         primary = f"{args.name}-postgres"
         alerts = [
@@ -211,7 +240,25 @@ class GcpDataStores(pulumi.ComponentResource):
             policy("postgres-memory", "cloudsql.googleapis.com/database/memory/utilization", primary, 0.9,
                    "PostgreSQL memory above 90%"),
         ]
-        alerts += [policy(f"postgres-replica-{index}-lag", "cloudsql.googleapis.com/database/replication/replica_lag",
-                          f"{primary}-replica-{index}", 60, f"PostgreSQL replica {index} more than 60 s behind")
-                   for index in range(1, len(self.replicas) + 1)]
+        alerts.append(connections("postgres-connections", primary, "PostgreSQL above 80% of max_connections"))
+        for index in range(1, len(self.replicas) + 1):
+            replica = f"{primary}-replica-{index}"
+            alerts += [
+                policy(f"postgres-replica-{index}-lag", "cloudsql.googleapis.com/database/replication/replica_lag",
+                       replica, 60, f"PostgreSQL replica {index} more than 60 s behind"),
+                policy(f"postgres-replica-{index}-disk", "cloudsql.googleapis.com/database/disk/utilization",
+                       replica, 0.85, f"PostgreSQL replica {index} disk above 85%"),
+                connections(f"postgres-replica-{index}-connections", replica,
+                            f"PostgreSQL replica {index} above 80% of max_connections"),
+            ]
+        alerts += [
+            alert("valkey-memory", "Valkey node memory above 80%", condition(
+                "Valkey node memory above 80%",
+                f'{valkey} AND metric.type = "memorystore.googleapis.com/instance/memory/maximum_utilization"',
+                NEAR_FULL, "ALIGN_MAX")),
+            alert("valkey-rejected-connections", "Valkey refuses connections (maxclients)", condition(
+                "Valkey refuses connections (maxclients)",
+                f'{valkey} AND metric.type = "memorystore.googleapis.com/instance/stats/total_rejected_connections_count"',
+                0, "ALIGN_MAX"), severity="CRITICAL"),
+        ]
         return alerts

@@ -4,6 +4,10 @@ No operator or chart: two single-pod StatefulSets are all a laptop needs, and wr
 strictly like every other manifest. They are hardened like the workloads (non-root, read-only root filesystem
 with emptyDirs where the server writes, dropped capabilities, RuntimeDefault seccomp, probes, limits, a PVC on
 the cluster's default class), admit only the API's pods, and take their passwords from Pulumi secrets.
+
+With monitoring on, each pod carries its exporter (exporters.py), a ServiceMonitor scrapes it and the store
+alerts cover it (alerts.py). With the mesh on, the namespace is injected and only the API's identity may reach
+the servers (mesh.py). PostgreSQL's superuser is the master user; the API gets a role of its own (app_role.py).
 """
 
 from __future__ import annotations
@@ -53,8 +57,13 @@ from stack_config.cluster import Taint
 from stack_config.data import DataStoresSettings
 
 from ..common.labels import selector_labels, standard_labels
+from ..common.metrics_contract import METRICS_PATH, METRICS_PORT_NAME
 from ..common.traffic import ExtraEgress
-from .wiring import POSTGRES_PORT, REDIS_PORT, StoreWiring, secret
+from ..services.mesh import ISTIO_NAMESPACE, ISTIOD_XDS_PORT
+from . import app_role, exporters
+from .alerts import InClusterTargets, StoreAlerts, StoreAlertsArgs
+from .mesh import DataMeshPolicies, DataMeshPoliciesArgs, StorePort
+from .wiring import POSTGRES_PORT, REDIS_PORT, ApiIdentity, StoreMesh, StoreMonitoring, StoreWiring, secret
 
 # Exact versions, not floating tags: a restart never pulls a different server (a new Postgres major cannot read
 # the old data directory), and a bump is a reviewed change. Not digests: they cannot be resolved or checked
@@ -68,6 +77,9 @@ STORE_UID = 10001
 can collide with users of the node (policy k8s-run-as-non-root). Neither server needs a passwd entry of its own
 (postgres gets one from nss_wrapper); the volumes are group-owned through fsGroup."""
 STORE_SECRET = "data-store-credentials"
+VALKEY_MAXMEMORY = "384mb"
+"""75% of Valkey's 512Mi memory limit: room for the AOF rewrite's fork and the client buffers. With `noeviction`
+a full store refuses writes instead of silently dropping sessions; the alert ValkeyMemoryNearFull comes first."""
 
 
 @dataclass(frozen=True)
@@ -87,13 +99,14 @@ POSTGRES_RESOURCES = Container(POSTGRES.cpu, POSTGRES.memory, "1", "1Gi")
 class InClusterStoresArgs:
     stores: DataStoresSettings
     secrets: dict[str, str]
-    api_namespace: str
-    api_selectors: list[dict[str, str]]
+    clients: list[ApiIdentity]
     """The pods of every workload that uses the stores (its dataStores flag)."""
     node_selector: dict[str, str]
     tolerations: list[Taint]
     storage_class: str
     storage_after: list[pulumi.Resource] = field(default_factory=list)
+    monitoring: StoreMonitoring | None = None
+    mesh: StoreMesh | None = None
 
 
 def _security(uid: int, gid: int) -> tuple[PodSecurityContextArgs, SecurityContextArgs]:
@@ -122,6 +135,29 @@ def _password_env(name: str) -> EnvVarArgs:
         secret_key_ref=SecretKeySelectorArgs(name=STORE_SECRET, key=name)))
 
 
+@dataclass(frozen=True)
+class StoreSpec:
+    """One store's StatefulSet, beyond what every store shares."""
+
+    component: str
+    image: str
+    version: str
+    port: int
+    shape: Container
+    size: str
+    data_path: str
+    command: list[str] | None
+    arguments: list[str] | None
+    env: list[EnvVarArgs]
+    scratch: dict[str, str]
+    """emptyDir name -> mount path, where the server writes besides its volume."""
+    ready: str
+    exporter: ContainerArgs | None = None
+    exporter_port: int | None = None
+    volumes: list[VolumeArgs] = field(default_factory=list)
+    mounts: list[VolumeMountArgs] = field(default_factory=list)
+
+
 class InClusterDataStores(pulumi.ComponentResource):
     wiring: StoreWiring
 
@@ -129,68 +165,70 @@ class InClusterDataStores(pulumi.ComponentResource):
         super().__init__("browser-platform:data:InClusterDataStores", name, None, opts)
         stores = args.stores
         namespace_name = stores.namespace
+        mesh, monitoring = args.mesh, args.monitoring
         namespace = k8s.core.v1.Namespace("data-namespace", metadata=ObjectMetaArgs(name=namespace_name, labels={
             "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest",
             "pod-security.kubernetes.io/audit": "restricted", "pod-security.kubernetes.io/warn": "restricted",
-            "app.kubernetes.io/managed-by": "pulumi"}), opts=pulumi.ResourceOptions(parent=self))
+            "app.kubernetes.io/managed-by": "pulumi",
+            # In the mesh (mesh.py): the AuthorizationPolicies act only where a sidecar enforces them.
+            **(mesh.injection_labels if mesh is not None else {})}), opts=pulumi.ResourceOptions(parent=self))
         inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        postgres = stores.postgres
         credentials = k8s.core.v1.Secret("data-credentials", metadata=ObjectMetaArgs(
             name=STORE_SECRET, namespace=namespace_name, labels=standard_labels("data-stores")), type="Opaque",
             string_data={"REDIS_PASSWORD": secret(args.secrets, stores.redis.auth_secret),
-                         "POSTGRES_PASSWORD": secret(args.secrets, stores.postgres.password_secret)}, opts=inside)
+                         app_role.MASTER_PASSWORD_KEY: secret(args.secrets, postgres.master_password_secret),
+                         app_role.APP_PASSWORD_KEY: secret(args.secrets, postgres.password_secret)}, opts=inside)
+        exporter_role = exporters.EXPORTER_ROLE if monitoring is not None else None
+        init = k8s.core.v1.ConfigMap("data-postgres-init", metadata=ObjectMetaArgs(
+            name="postgres-init", namespace=namespace_name, labels=standard_labels("postgres")), data={
+            "10-app-role.sh": app_role.init_script(postgres.username, postgres.database, exporter_role),
+            app_role.SQL_FILE: app_role.APP_ROLE_SQL}, opts=inside)
         self._args = args
-        self._inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *args.storage_after])
+        # Store pods are created after istiod when the mesh is on: its webhook injects their sidecars.
+        self._inside = pulumi.ResourceOptions(parent=self, depends_on=[
+            namespace, credentials, init, *args.storage_after, *(mesh.injector if mesh is not None else [])])
+        _, exporter_security = _security(STORE_UID, STORE_UID)
 
-        postgres = stores.postgres
         valkey_version = stores.redis_engine_version("kind")
-        self.valkey = self._stateful_set(
-            "valkey", VALKEY_IMAGES[valkey_version], valkey_version, REDIS_PORT, STORE_UID, STORE_UID, VALKEY_RESOURCES,
+        self.valkey = self._stateful_set(StoreSpec(
+            "valkey", VALKEY_IMAGES[valkey_version], valkey_version, REDIS_PORT, VALKEY_RESOURCES,
             stores.redis.storage_size, "/data",
             command=["valkey-server"],
             arguments=["--port", str(REDIS_PORT), "--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes",
-                       "--dir", "/data", "--protected-mode", "no"],
+                       "--dir", "/data", "--protected-mode", "no",
+                       "--maxmemory", VALKEY_MAXMEMORY, "--maxmemory-policy", "noeviction"],
             env=[_password_env("REDIS_PASSWORD")],
             scratch={"tmp": "/tmp"},
             ready='valkey-cli --no-auth-warning -a "$REDIS_PASSWORD" ping | grep -q PONG',
-        )
+            exporter=(exporters.redis_exporter(_password_env("REDIS_PASSWORD"), exporter_security, REDIS_PORT)
+                      if monitoring is not None else None),
+            exporter_port=exporters.REDIS_EXPORTER_PORT if monitoring is not None else None,
+        ))
         pg_version = stores.postgres_engine_version("kind")
-        self.postgres = self._stateful_set(
-            "postgres", POSTGRES_IMAGES[pg_version], pg_version, POSTGRES_PORT, STORE_UID, STORE_UID,
-            POSTGRES_RESOURCES, f"{postgres.storage_gb}Gi", "/var/lib/postgresql/data",
+        init_volumes, init_mounts = app_role.script_volumes("postgres-init")
+        self.postgres = self._stateful_set(StoreSpec(
+            "postgres", POSTGRES_IMAGES[pg_version], pg_version, POSTGRES_PORT, POSTGRES_RESOURCES,
+            f"{postgres.storage_gb}Gi", "/var/lib/postgresql/data",
             command=None, arguments=None,
             env=[EnvVarArgs(name="POSTGRES_DB", value=postgres.database),
-                 EnvVarArgs(name="POSTGRES_USER", value=postgres.username),
+                 # The superuser is the master user; the API logs in as its own role (app_role.py).
+                 EnvVarArgs(name="POSTGRES_USER", value=postgres.master_username),
                  # A subdirectory: initdb needs an empty directory it owns, the volume's root has lost+found.
                  EnvVarArgs(name="PGDATA", value="/var/lib/postgresql/data/pgdata"),
-                 _password_env("POSTGRES_PASSWORD")],
-            scratch={"run": "/var/run/postgresql", "tmp": "/tmp"},
-            ready=f"pg_isready -h 127.0.0.1 -p {POSTGRES_PORT} -U {postgres.username} -d {postgres.database}",
-        )
-
-        # Deny everything, then admit the API's pods on each store's port (the browser pool is never a source).
-        def policy(policy_name: str, spec: NetworkPolicySpecArgs) -> None:
-            k8s.networking.v1.NetworkPolicy(f"data-{policy_name}", metadata=ObjectMetaArgs(
-                name=policy_name, namespace=namespace_name, labels=standard_labels("data-stores")), spec=spec,
-                opts=inside)
-
-        policy("default-deny-all", NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(),
-                                                         policy_types=["Ingress", "Egress"]))
-        # The servers resolve no names, but the pack's rule (and any future sidecar) expects DNS open everywhere.
-        policy("allow-dns-egress", NetworkPolicySpecArgs(
-            pod_selector=LabelSelectorArgs(), policy_types=["Egress"],
-            egress=[NetworkPolicyEgressRuleArgs(
-                to=[NetworkPolicyPeerArgs(
-                    namespace_selector=LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
-                    pod_selector=LabelSelectorArgs(match_labels={"k8s-app": "kube-dns"}))],
-                ports=[NetworkPolicyPortArgs(protocol="UDP", port=53), NetworkPolicyPortArgs(protocol="TCP", port=53)])]))
-        api_peers = [NetworkPolicyPeerArgs(
-            namespace_selector=LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": args.api_namespace}),
-            pod_selector=LabelSelectorArgs(match_labels=selector)) for selector in args.api_selectors]
-        for component, port in (("valkey", REDIS_PORT), ("postgres", POSTGRES_PORT)):
-            policy(f"{component}-ingress-from-api", NetworkPolicySpecArgs(
-                pod_selector=LabelSelectorArgs(match_labels=selector_labels(component)), policy_types=["Ingress"],
-                ingress=[NetworkPolicyIngressRuleArgs(from_=api_peers,
-                                                      ports=[NetworkPolicyPortArgs(protocol="TCP", port=port)])]))
+                 # Passwords over the network; trust only on the pod-local socket (the exporter's way in).
+                 EnvVarArgs(name="POSTGRES_INITDB_ARGS", value="--auth-host=scram-sha-256 --auth-local=trust"),
+                 EnvVarArgs(name="POSTGRES_PASSWORD", value_from=EnvVarSourceArgs(secret_key_ref=SecretKeySelectorArgs(
+                     name=STORE_SECRET, key=app_role.MASTER_PASSWORD_KEY))),
+                 _password_env(app_role.APP_PASSWORD_KEY)],
+            scratch={"run": exporters.POSTGRES_SOCKET_DIR, "tmp": "/tmp"},
+            ready=f"pg_isready -h 127.0.0.1 -p {POSTGRES_PORT} -U {postgres.master_username} -d {postgres.database}",
+            exporter=exporters.postgres_exporter(exporter_security, "run") if monitoring is not None else None,
+            exporter_port=exporters.POSTGRES_EXPORTER_PORT if monitoring is not None else None,
+            volumes=init_volumes, mounts=init_mounts,
+        ))
+        self._network_policies(namespace_name, inside)
+        self._observe_and_mesh(args, namespace_name, [self.valkey, self.postgres])
 
         def host(component: str) -> str:
             return f"{component}.{namespace_name}.svc.cluster.local"
@@ -202,7 +240,7 @@ class InClusterDataStores(pulumi.ComponentResource):
                 "POSTGRES_HOST": host("postgres"), "POSTGRES_READ_HOST": host("postgres"),
                 "POSTGRES_PORT": str(POSTGRES_PORT), "POSTGRES_DB": postgres.database,
                 "POSTGRES_USER": postgres.username,
-                # In-cluster traffic on a laptop, admitted from the API's pods only; no certificates to manage.
+                # In-cluster traffic on a laptop, admitted from the API's pods only (and mTLS when the mesh is on).
                 "POSTGRES_SSLMODE": "disable",
             },
             secret_env={"REDIS_PASSWORD": secret(args.secrets, stores.redis.auth_secret),
@@ -216,31 +254,117 @@ class InClusterDataStores(pulumi.ComponentResource):
         )
         self.register_outputs({"namespace": namespace_name})
 
-    def _stateful_set(self, component: str, image: str, version: str, port: int, uid: int, gid: int,
-                      shape: Container, size: str, data_path: str, *, command: list[str] | None,
-                      arguments: list[str] | None, env: list[EnvVarArgs], scratch: dict[str, str],
-                      ready: str) -> k8s.apps.v1.StatefulSet:
+    def _network_policies(self, namespace: str, inside: pulumi.ResourceOptions) -> None:
+        """Deny everything, then admit the API's pods on each store's port (the browser pool is never a source),
+        Prometheus on the exporters' port, and the sidecars' way to istiod."""
         args = self._args
+
+        def policy(policy_name: str, spec: NetworkPolicySpecArgs) -> None:
+            k8s.networking.v1.NetworkPolicy(f"data-{policy_name}", metadata=ObjectMetaArgs(
+                name=policy_name, namespace=namespace, labels=standard_labels("data-stores")), spec=spec,
+                opts=inside)
+
+        def namespace_peer(name: str, pods: dict[str, str] | None = None) -> NetworkPolicyPeerArgs:
+            return NetworkPolicyPeerArgs(
+                namespace_selector=LabelSelectorArgs(match_labels={"kubernetes.io/metadata.name": name}),
+                pod_selector=LabelSelectorArgs(match_labels=pods) if pods is not None else None)
+
+        policy("default-deny-all", NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(),
+                                                         policy_types=["Ingress", "Egress"]))
+        # The servers resolve no names, but the pack's rule (and the sidecars) expect DNS open everywhere.
+        policy("allow-dns-egress", NetworkPolicySpecArgs(
+            pod_selector=LabelSelectorArgs(), policy_types=["Egress"],
+            egress=[NetworkPolicyEgressRuleArgs(
+                to=[namespace_peer("kube-system", {"k8s-app": "kube-dns"})],
+                ports=[NetworkPolicyPortArgs(protocol="UDP", port=53), NetworkPolicyPortArgs(protocol="TCP", port=53)])]))
+        client_peers = [namespace_peer(client.namespace, client.selector) for client in args.clients]
+        for component, port in (("valkey", REDIS_PORT), ("postgres", POSTGRES_PORT)):
+            policy(f"{component}-ingress-from-api", NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(match_labels=selector_labels(component)), policy_types=["Ingress"],
+                ingress=[NetworkPolicyIngressRuleArgs(from_=client_peers,
+                                                      ports=[NetworkPolicyPortArgs(protocol="TCP", port=port)])]))
+        if args.monitoring is not None:
+            policy("metrics-from-monitoring", NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(), policy_types=["Ingress"],
+                ingress=[NetworkPolicyIngressRuleArgs(from_=[namespace_peer(args.monitoring.namespace)], ports=[
+                    NetworkPolicyPortArgs(protocol="TCP", port=exporters.REDIS_EXPORTER_PORT),
+                    NetworkPolicyPortArgs(protocol="TCP", port=exporters.POSTGRES_EXPORTER_PORT)])]))
+        if args.mesh is not None:
+            policy("allow-istiod-egress", NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(), policy_types=["Egress"],
+                egress=[NetworkPolicyEgressRuleArgs(
+                    to=[namespace_peer(ISTIO_NAMESPACE, {"app": "istiod"})],
+                    ports=[NetworkPolicyPortArgs(protocol="TCP", port=ISTIOD_XDS_PORT)])]))
+
+    def _observe_and_mesh(self, args: InClusterStoresArgs, namespace: str, servers: list[pulumi.Resource]) -> None:
+        stores, monitoring = args.stores, args.monitoring
+        ports = [StorePort("valkey", REDIS_PORT, exporters.REDIS_EXPORTER_PORT if monitoring else None),
+                 StorePort("postgres", POSTGRES_PORT, exporters.POSTGRES_EXPORTER_PORT if monitoring else None)]
+        if monitoring is not None:
+            after = pulumi.ResourceOptions(parent=self, depends_on=[monitoring.crd_release, *servers])
+            for store in ports:
+                k8s.apiextensions.CustomResource(
+                    f"data-{store.component}-servicemonitor", api_version="monitoring.coreos.com/v1",
+                    kind="ServiceMonitor", metadata=ObjectMetaArgs(
+                        name=store.component, namespace=namespace,
+                        labels={**standard_labels(store.component), **monitoring.selected_labels}),
+                    spec={"selector": {"matchLabels": selector_labels(store.component)},
+                          "namespaceSelector": {"matchNames": [namespace]},
+                          "endpoints": [{"port": METRICS_PORT_NAME, "path": METRICS_PATH, "interval": "30s",
+                                         "scheme": "http"}]},
+                    opts=after)
+            StoreAlerts("data-store-alerts", StoreAlertsArgs(
+                monitoring=monitoring, clients=args.clients,
+                in_cluster=InClusterTargets(namespace, stores.postgres.storage_gb * 2**30)),
+                opts=pulumi.ResourceOptions(parent=self))
+        if args.mesh is not None:
+            DataMeshPolicies("data-mesh", DataMeshPoliciesArgs(
+                namespace=namespace, clients=args.clients, stores=ports, crd_releases=args.mesh.crd_releases,
+                after=servers), opts=pulumi.ResourceOptions(parent=self))
+
+    def _stateful_set(self, spec: StoreSpec) -> k8s.apps.v1.StatefulSet:
+        args = self._args
+        component = spec.component
         namespace = args.stores.namespace
-        labels = standard_labels(component, version)
-        pod_security, container_security = _security(uid, gid)
+        labels = standard_labels(component, spec.version)
+        pod_security, container_security = _security(STORE_UID, STORE_UID)
         volumes = [VolumeArgs(name=volume, empty_dir=EmptyDirVolumeSourceArgs(size_limit="64Mi"))
-                   for volume in scratch]
-        mounts = [VolumeMountArgs(name="data", mount_path=data_path),
-                  *(VolumeMountArgs(name=volume, mount_path=path) for volume, path in scratch.items())]
+                   for volume in spec.scratch] + spec.volumes
+        mounts = [VolumeMountArgs(name="data", mount_path=spec.data_path),
+                  *(VolumeMountArgs(name=volume, mount_path=path) for volume, path in spec.scratch.items()),
+                  *spec.mounts]
         # Its own identity, with no API token: the namespace's `default` account would be shared by every pod.
         service_account = k8s.core.v1.ServiceAccount(f"{component}-service-account", metadata=ObjectMetaArgs(
             name=component, namespace=namespace, labels=labels), automount_service_account_token=False,
             opts=self._inside)
+        # `tcp`: Istio treats the port as opaque TCP and never sniffs it; the exporter's is HTTP.
+        service_ports = [ServicePortArgs(name="tcp", port=spec.port, target_port="tcp", protocol="TCP",
+                                         app_protocol="tcp")]
+        if spec.exporter_port is not None:
+            service_ports.append(ServicePortArgs(name=METRICS_PORT_NAME, port=spec.exporter_port,
+                                                 target_port=METRICS_PORT_NAME, protocol="TCP", app_protocol="http"))
         k8s.core.v1.Service(f"{component}-service", metadata=ObjectMetaArgs(
             name=component, namespace=namespace, labels=labels), spec=ServiceSpecArgs(
-            type="ClusterIP", selector=selector_labels(component),
-            ports=[ServicePortArgs(name="tcp", port=port, target_port="tcp", protocol="TCP")]), opts=self._inside)
+            type="ClusterIP", selector=selector_labels(component), ports=service_ports), opts=self._inside)
+        server = ContainerArgs(
+            name=component, image=spec.image, command=spec.command,
+            # Pinned by tag, not digest: checked against the registry on every start.
+            image_pull_policy="Always",
+            args=spec.arguments, env=spec.env,
+            ports=[ContainerPortArgs(name="tcp", container_port=spec.port, protocol="TCP")],
+            resources=_resources(spec.shape), security_context=container_security, volume_mounts=mounts,
+            startup_probe=ProbeArgs(tcp_socket=TCPSocketActionArgs(port="tcp"), period_seconds=5,
+                                    failure_threshold=30),
+            liveness_probe=ProbeArgs(tcp_socket=TCPSocketActionArgs(port="tcp"), period_seconds=10,
+                                     failure_threshold=3),
+            readiness_probe=_exec_probe(spec.ready, period=10, failures=3),
+        )
+        annotations = dict(args.mesh.pod_annotations) if args.mesh is not None else None
         return k8s.apps.v1.StatefulSet(f"{component}-statefulset", metadata=ObjectMetaArgs(
             name=component, namespace=namespace, labels=labels), spec=StatefulSetSpecArgs(
             service_name=component, replicas=1, selector=LabelSelectorArgs(match_labels=selector_labels(component)),
             template=PodTemplateSpecArgs(
-                metadata=ObjectMetaArgs(labels=labels),
+                metadata=ObjectMetaArgs(labels=labels, annotations=annotations),
                 spec=PodSpecArgs(
                     service_account_name=component,
                     automount_service_account_token=False, enable_service_links=False,
@@ -248,19 +372,7 @@ class InClusterDataStores(pulumi.ComponentResource):
                     tolerations=[TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=t.effect)
                                  for t in args.tolerations] or None,
                     termination_grace_period_seconds=30,
-                    containers=[ContainerArgs(
-                        name=component, image=image, command=command,
-                        # Pinned by tag, not digest: checked against the registry on every start.
-                        image_pull_policy="Always",
-                        args=arguments, env=env,
-                        ports=[ContainerPortArgs(name="tcp", container_port=port, protocol="TCP")],
-                        resources=_resources(shape), security_context=container_security, volume_mounts=mounts,
-                        startup_probe=ProbeArgs(tcp_socket=TCPSocketActionArgs(port="tcp"), period_seconds=5,
-                                                failure_threshold=30),
-                        liveness_probe=ProbeArgs(tcp_socket=TCPSocketActionArgs(port="tcp"), period_seconds=10,
-                                                 failure_threshold=3),
-                        readiness_probe=_exec_probe(ready, period=10, failures=3),
-                    )],
+                    containers=[server, *([spec.exporter] if spec.exporter is not None else [])],
                     volumes=volumes or None,
                 ),
             ),
@@ -268,5 +380,5 @@ class InClusterDataStores(pulumi.ComponentResource):
                 metadata=ObjectMetaArgs(name="data"),
                 spec=PersistentVolumeClaimSpecArgs(
                     access_modes=["ReadWriteOnce"], storage_class_name=args.storage_class,
-                    resources=VolumeResourceRequirementsArgs(requests={"storage": size})))],
+                    resources=VolumeResourceRequirementsArgs(requests={"storage": spec.size})))],
         ), opts=pulumi.ResourceOptions.merge(self._inside, pulumi.ResourceOptions(depends_on=[service_account])))

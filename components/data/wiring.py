@@ -30,3 +30,38 @@ class StoreWiring:
 
 def secret(values: dict[str, str], key: str) -> pulumi.Output[str]:
     return pulumi.Output.secret(values[key])
+
+
+@dataclass(frozen=True)
+class ApiIdentity:
+    """Who the stores admit: the API's namespace, Kubernetes service account, Service and pod selector."""
+
+    namespace: str
+    service_account: str
+    service: str
+    selector: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StoreMonitoring:
+    """Prometheus in the cluster (kube-prometheus-stack): where it runs, and the release whose CRDs the
+    ServiceMonitors and PrometheusRules need."""
+
+    namespace: str
+    crd_release: pulumi.Resource
+    dashboard_labels: dict[str, str]
+    """What the chart's Grafana dashboard sidecar selects."""
+    selected_labels: dict[str, str]
+    """The labels of the chart's convention on ServiceMonitors and PrometheusRules (`release`)."""
+
+
+@dataclass(frozen=True)
+class StoreMesh:
+    """Istio in the cluster: how the in-cluster stores join it (components/data/mesh.py)."""
+
+    injection_labels: dict[str, str]
+    pod_annotations: dict[str, str]
+    """The sidecar's size (the same as the workloads')."""
+    injector: list[pulumi.Resource]
+    """istiod: its webhook injects the sidecars, so the store pods are created after it."""
+    crd_releases: list[pulumi.Resource]

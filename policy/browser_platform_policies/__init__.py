@@ -15,6 +15,7 @@ from . import (
     runtime_services,
     runtime_sessions,
     stack,
+    store_alerts,
     workload_roles,
 )
 from .edge import policies as edge_policies
@@ -33,6 +34,7 @@ def all_policies() -> list[Policy]:
     policies += workload_roles.policies()
     policies += existing_cluster.policies()
     policies += edge_policies()
+    policies += store_alerts.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -489,3 +489,7 @@ CASES += _existing_cluster_cases()
 from .edge_cases import EDGE_CASES  # noqa: E402
 
 CASES += EDGE_CASES
+# Cases of the store alarm / mesh / DB-role policies (policy/browser_platform_policies/store_alerts.py).
+from .store_alerts_cases import STORE_ALERTS_CASES  # noqa: E402
+
+CASES += STORE_ALERTS_CASES
