@@ -13,6 +13,7 @@ from stack_config.platform import PlatformConfig
 from ..clusters.handle import AwsNetwork, ClusterHandle, EksIdentity, GcpNetwork, GkeIdentity
 from ..common.scheduling import tolerations_for
 from ..common.traffic import ExtraEgress
+from ..services.priority_classes import DATA_STORE_CLASS
 from .wiring import StoreWiring, secret
 
 __all__ = ["StoreWiring", "build_data_stores"]
@@ -39,8 +40,10 @@ def external_wiring(config: PlatformConfig, secrets: dict[str, str]) -> StoreWir
 
 
 def build_data_stores(config: PlatformConfig, cluster: ClusterHandle, secrets: dict[str, str],
-                      api_selector: dict[str, str], on_cluster: pulumi.ResourceOptions) -> StoreWiring | None:
-    """The stores of this stack (or None when the layer is off and nothing external is given)."""
+                      api_selector: dict[str, str], on_cluster: pulumi.ResourceOptions,
+                      priority_classes: list[pulumi.Resource] | None = None) -> StoreWiring | None:
+    """The stores of this stack (or None when the layer is off and nothing external is given); in-cluster stores
+    run at DATA_STORE_CLASS and wait for `priority_classes`."""
     stores = config.data_stores
     if stores.external is not None:
         return external_wiring(config, secrets)
@@ -67,4 +70,6 @@ def build_data_stores(config: PlatformConfig, cluster: ClusterHandle, secrets: d
         stores=stores, secrets=secrets, api_namespace=config.namespace, api_selector=api_selector,
         node_selector=dict(api.node_selector), tolerations=tolerations_for(api.node_selector, cluster.node_pools),
         storage_class=storage.name if storage else "standard",
-        storage_after=storage.depends_on if storage else []), opts=on_cluster).wiring
+        storage_after=storage.depends_on if storage else [], priority_class_name=DATA_STORE_CLASS,
+        after=list(priority_classes or [])),
+        opts=on_cluster).wiring

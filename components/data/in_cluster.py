@@ -93,6 +93,10 @@ class InClusterStoresArgs:
     tolerations: list[Taint]
     storage_class: str
     storage_after: list[pulumi.Resource] = field(default_factory=list)
+    priority_class_name: str | None = None
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """What the StatefulSets wait for besides the namespace and the storage, e.g. their PriorityClass."""
+    """The stores' PriorityClass (components/services/priority_classes.py DATA_STORE_CLASS: above the API they serve)."""
 
 
 def _security(uid: int, gid: int) -> tuple[PodSecurityContextArgs, SecurityContextArgs]:
@@ -138,7 +142,8 @@ class InClusterDataStores(pulumi.ComponentResource):
             string_data={"REDIS_PASSWORD": secret(args.secrets, stores.redis.auth_secret),
                          "POSTGRES_PASSWORD": secret(args.secrets, stores.postgres.password_secret)}, opts=inside)
         self._args = args
-        self._inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *args.storage_after])
+        self._inside = pulumi.ResourceOptions(parent=self, depends_on=[namespace, credentials, *args.storage_after,
+                                                                         *args.after])
 
         postgres = stores.postgres
         valkey_version = stores.redis_engine_version("kind")
@@ -247,6 +252,7 @@ class InClusterDataStores(pulumi.ComponentResource):
                     tolerations=[TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=t.effect)
                                  for t in args.tolerations] or None,
                     termination_grace_period_seconds=30,
+                    priority_class_name=args.priority_class_name,
                     containers=[ContainerArgs(
                         name=component, image=image, command=command,
                         # Pinned by tag, not digest: checked against the registry on every start.

@@ -71,6 +71,8 @@ class WorkloadsArgs:
     api_extra_egress: list[ExtraEgress] = field(default_factory=list)
     store_after: list[pulumi.Resource] = field(default_factory=list)
     """The data layer's wiring of the API (components/data): endpoints, credentials, identity, egress."""
+    priority_classes: dict[str, str] = field(default_factory=dict)
+    """Role -> PriorityClass name of its pods (components/services/priority_classes.py ROLE_CLASSES); none when empty."""
 
 
 class WorkloadHooks(TypedDict, total=False):
@@ -84,6 +86,7 @@ class WorkloadHooks(TypedDict, total=False):
     extra_pod_cost: ExtraPodCost | None
     extra_ingress: list[ExtraIngress]
     pods_after: list[pulumi.Resource]
+    priority_classes: dict[str, str]
 
 
 class StoreArgs(TypedDict, total=False):
@@ -108,6 +111,7 @@ class _SharedWorkloadArgs(TypedDict):
     pod_labels: dict[str, str]
     pod_annotations: dict[str, str]
     after: list[pulumi.Resource]
+    priority_class_name: str | None
 
 
 class Workloads(pulumi.ComponentResource):
@@ -137,6 +141,7 @@ class Workloads(pulumi.ComponentResource):
                 "pod_labels": args.pod_labels,
                 "pod_annotations": args.pod_annotations.get(component, {}),
                 "after": list(args.pods_after),
+                "priority_class_name": args.priority_classes.get(component),  # the component is its role here
             }
 
         api_common = common("api", args.api)

@@ -132,6 +132,8 @@ class WorkloadArgs:
     store_secret_env: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """The data stores' credentials (Pulumi secrets), added to the workload's Secret."""
     service_account_annotations: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    priority_class_name: str | None = None
+    """The pods' PriorityClass (components/services/priority_classes.py, by role); it must exist before the Deployment."""
 
 
 def _resources(requests: ComputeResources, limits: ComputeResources) -> ResourceRequirementsArgs:
@@ -340,6 +342,7 @@ class Workload(pulumi.ComponentResource):
             topology_spread_constraints=_topology_spread(self.selector),
             affinity=_preferred_affinity(args.preferred_nodes),
             termination_grace_period_seconds=args.termination_grace_seconds,
+            priority_class_name=args.priority_class_name,
             containers=[container],
             volumes=volumes,
         )

@@ -17,6 +17,8 @@ def all_policies() -> list[Policy]:
     policies += runtime_services.policies()
     policies += peers.policies()
     policies += data_stores.policies()
+    from . import priorities  # here, not above: one line each keeps parallel additions to the import apart
+    policies += priorities.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

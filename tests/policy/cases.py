@@ -477,3 +477,7 @@ CASES += DATA_STORE_CASES
 from .runtime_sessions_cases import RUNTIME_SESSIONS_CASES  # noqa: E402
 
 CASES += RUNTIME_SESSIONS_CASES
+# Cases of the priority and headroom policies (policy/browser_platform_policies/priorities.py).
+from .priorities_cases import PRIORITY_CASES  # noqa: E402
+
+CASES += PRIORITY_CASES
