@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from components.clusters.node_autoscaler import EXPENDABLE_PODS_PRIORITY_CUTOFF
 from components.services.priority_classes import (
     API,
@@ -21,7 +22,6 @@ from components.services.priority_classes import (
     TIERS,
     class_for_role,
 )
-
 from offline import chart_values as cv
 from offline.diff import FieldChange, replacement
 from offline.harness import RecordedResource, StackEvaluation
