@@ -264,3 +264,53 @@ def test_headroom_is_off_unless_set() -> None:
     config = _eks_config()
     config["workloads"]["browser"]["headroom"] = {"pods": 3}
     assert _validate(config).workloads.browser.headroom.pods == 3
+
+
+# --- what headroom costs and buys (capacity/headroom.py, scripts/capacity_report.py) -----------------------------
+
+
+def test_placeholders_fill_free_room_first_then_add_nodes_up_to_the_ceiling() -> None:
+    from capacity import Resources, default_overheads, node_allocatable
+    from capacity.headroom import PoolRoom, headroom_cost
+
+    node = node_allocatable("c7i.2xlarge", "eks", default_overheads("eks", mesh=True))
+    browser = Resources.of("2100m", "4224Mi")
+    placeholder = Resources.of("2100m", "6272Mi")
+    base = PoolRoom("base", node, ((browser, 5),), min_nodes=2, max_nodes=2, hourly=0.357)  # 6 slots, 5 taken
+    burst = PoolRoom("burst", node, (), min_nodes=0, max_nodes=1, hourly=0.144)
+    cost = headroom_cost("browser", 4, 10, placeholder, [base, burst])
+    assert [(p.pool, p.placeholders, p.extra_nodes) for p in cost.placements] == [("base", 1, 0), ("burst", 2, 1)]
+    assert cost.unplaced == 1  # the burst pool's maxNodes (1) holds two placeholders; the fourth stays Pending
+    assert cost.sessions == 40 and round(cost.monthly, 2) == round(0.144 * 730, 2)
+
+
+def test_timing_table_cites_a_source_and_marks_assumptions() -> None:
+    from capacity.headroom import AUTOSCALER_REACTION, NODE_PROVISIONING, READ_ON, timing_table
+
+    assert AUTOSCALER_REACTION.source.startswith("https://") and AUTOSCALER_REACTION.official
+    for provider, timing in NODE_PROVISIONING.items():
+        if timing.seconds is not None:
+            assert timing.source.startswith("https://"), provider
+        if not timing.official:
+            assert "ASSUMPTION" in timing.stated and "no official figure" in timing.stated, provider
+    lines = timing_table()
+    assert all(READ_ON in line for line in lines if "https://" in line)
+    assert not NODE_PROVISIONING["eks"].official and NODE_PROVISIONING["gke"].official
+
+
+@pytest.mark.parametrize(("stack", "expected"), [
+    ("prod", "1 on browser-base (+0 node(s), $0/month); 1 on browser (+1 node(s), $105/month); total +1 node(s), "
+             "$105 per month"),
+    ("prod-gcp", "2 on browser-base (+0 node(s), $0/month); total +0 node(s), $0 per month"),
+    ("dev", None),
+])
+def test_capacity_report_prints_what_headroom_costs_and_buys(stack: str, expected: str | None) -> None:
+    from scripts.capacity_report import load_config, render
+
+    text, _ = render(stack, load_config(stack))
+    if expected is None:
+        assert "## headroom" not in text  # kind: no node autoscaler, headroom is rejected there
+        return
+    assert expected in text
+    assert "buys 20 sessions (2 pods x 10) that start at once on warm nodes" in text
+    assert "node provisioning eks: 180 s; no official figure" in text
