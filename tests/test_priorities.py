@@ -224,6 +224,13 @@ def test_nothing_selects_or_scales_the_placeholders(evaluated: Callable[[str], S
     assert kinds == ["Deployment", "NetworkPolicy", "NetworkPolicy", "ResourceQuota", "ServiceAccount"]
     scaled = [r for r in evaluation.kubernetes_objects() if r.inputs.get("kind") in ("ScaledObject", "HorizontalPodAutoscaler")]
     assert scaled and all(r.inputs["spec"]["scaleTargetRef"]["name"] != "browser-headroom" for r in scaled)
+    # KEDA's session trigger counts series of the platform namespace only; placeholders export none anyway.
+    queries = [t["metadata"]["query"] for r in scaled if r.inputs["kind"] == "ScaledObject"
+               for t in r.inputs["spec"]["triggers"] if t["type"] == "prometheus"]
+    assert queries and all('namespace="browser-platform"' in q and "headroom" not in q for q in queries), queries
+    # The workloads' own quota has no scope, so it admits pods of the api/browser classes.
+    platform_quota = evaluation.named("kubernetes:core/v1:ResourceQuota", "namespace-quota").inputs["spec"]
+    assert "scopeSelector" not in platform_quota and "scopes" not in platform_quota
     namespace_object = next(r for r in evaluation.kubernetes_objects()
                             if r.inputs.get("kind") == "Namespace" and r.inputs["metadata"]["name"] == namespace)
     labels = namespace_object.inputs["metadata"]["labels"]
