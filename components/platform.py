@@ -10,15 +10,19 @@ from stack_config import StackSettings
 from stack_config.egress import gke_nat_ports
 from stack_config.kubeconfig import ExistingAccess
 from stack_config.platform import PlatformConfig
+from stack_config.workloads import BrowserWorkload, headroom_namespace
 
 from .clusters.handle import ClusterHandle
 from .common.labels import selector_labels
+from .common.quota import ExtraPodCost
 from .common.scheduling import tolerations_for
 from .common.webhook_ports import control_plane_ports
 from .data import ApiIdentity, Placement, build_data_stores
 from .platform_services import PlatformServices
+from .services.priority_classes import HEADROOM
 from .workloads.autoscaling import AutoscalingArgs, PodAutoscaling, ScaleTarget
-from .workloads.group import StoreArgs, Workloads, WorkloadsArgs
+from .workloads.group import StoreArgs, Workloads, WorkloadsArgs, prefer_on_demand
+from .workloads.headroom import Headroom, HeadroomArgs, PlaceholderPool, placeholder_requests
 
 
 @dataclass(frozen=True)
@@ -71,19 +75,40 @@ def store_placement(config: PlatformConfig, cluster: ClusterHandle) -> Placement
     return Placement(node_selector, tolerations_for(node_selector, cluster.node_pools))
 
 
+def build_headroom(config: PlatformConfig, cluster: ClusterHandle, sidecar: ExtraPodCost | None,
+                   after: list[pulumi.Resource], opts: pulumi.ResourceOptions) -> Headroom | None:
+    """Placeholder pods for every browser workload with `headroom`, each the size of one of its pods."""
+    pools = [
+        PlaceholderPool(
+            name=name, pods=spec.headroom.pods, image=spec.headroom.image,
+            requests=placeholder_requests(spec.resources.requests, spec.shm_size, sidecar),
+            node_selector=dict(spec.node_selector),
+            tolerations=tolerations_for(spec.node_selector, cluster.node_pools),
+            preferred_nodes=prefer_on_demand(spec.node_selector, cluster.node_pools, cluster.flavor),
+        )
+        for name, spec in config.workload_items() if isinstance(spec, BrowserWorkload) and spec.headroom is not None
+    ]
+    if not pools:
+        return None
+    return Headroom("headroom", HeadroomArgs(namespace=headroom_namespace(config.namespace), pools=pools,
+                                             priority_class_name=HEADROOM.name, after=after), opts=opts)
+
+
 def build_platform(settings: StackSettings) -> PlatformOutputs:
     config = settings.config
     cluster = build_cluster(config, settings.existing_access)
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     services = PlatformServices.install(config, cluster, settings.secrets, on_cluster)
     stores = build_data_stores(config, cluster, settings.secrets, store_clients(config), store_placement(config, cluster),
-                               on_cluster, monitoring=services.store_monitoring(), mesh=services.store_mesh())
+                               on_cluster, monitoring=services.store_monitoring(), mesh=services.store_mesh(),
+                               priority_classes=services.class_dependencies)
     store_args: StoreArgs = {} if stores is None else {
         "store_env": stores.env, "store_secret_env": stores.secret_env,
         "api_service_account_annotations": stores.service_account_annotations, "store_after": stores.after,
         "api_extra_egress": list(stores.egress), "store_clients": frozenset(name for name, _ in config.store_clients()),
     }
 
+    hooks = services.workload_hooks()
     workloads = Workloads("workloads", WorkloadsArgs(
         namespace=config.namespace,
         ingress_namespace=config.ingress_namespace,
@@ -92,9 +117,10 @@ def build_platform(settings: StackSettings) -> PlatformOutputs:
         cluster_flavor=cluster.flavor,
         internal_cidrs=config.network.internal_cidrs,
         secret_values=settings.secrets,
-        **services.workload_hooks(),
+        **hooks,
         **store_args,
     ), opts=services.workloads_options())
+    build_headroom(config, cluster, hooks.get("extra_pod_cost"), services.class_dependencies, on_cluster)
 
     hpa_targets = [
         ScaleTarget(component=name, deployment_name=workloads.by_name[name].service_name, bounds=spec.autoscaling,

@@ -59,6 +59,7 @@ from .services.monitoring import (
     PlatformMonitors,
     PlatformMonitorsArgs,
 )
+from .services.priority_classes import ROLE_CLASSES, PriorityClasses
 from .services.tls import Tls, TlsArgs
 from .workloads.group import WorkloadHooks, Workloads
 
@@ -107,12 +108,17 @@ class PlatformServices:
     mesh: MeshControlPlane | None = None
     monitoring: MonitoringStack | None = None
     tls: Tls | None = None
+    priority_classes: PriorityClasses | None = None
     wait_for: list[pulumi.Resource] = field(default_factory=list)
 
     @classmethod
     def install(cls, config: PlatformConfig, cluster: ClusterHandle, secrets: dict[str, str],
                 opts: pulumi.ResourceOptions) -> PlatformServices:
-        services = cls(config=config, cluster=cluster, opts=opts)
+        # The PriorityClasses first: a pod naming a class that does not exist yet is rejected, so every release and
+        # workload whose pods name one waits for them (`class_dependencies`).
+        priority_classes = PriorityClasses("priority-classes", opts=opts)
+        services = cls(config=config, cluster=cluster, opts=opts, priority_classes=priority_classes)
+        classes = services.class_dependencies
         cloud = cluster.flavor != "kind"
         # One decision for what is installed and which webhook ports the cluster layer opens (webhook_ports.py).
         enabled = installed_services(config)
@@ -132,6 +138,7 @@ class PlatformServices:
                 gateway=gateway,
                 http01_ingress=ingress is not None and ingress.tls.acme_over_http,
                 cni_paths=cni_paths(config),
+                priority_classes=classes,
             ), opts=opts)
             services.wait_for.append(services.mesh)
         if "monitoring" in enabled:
@@ -141,6 +148,7 @@ class PlatformServices:
                 platform_namespace=config.namespace,
                 highly_available=cloud,
                 storage_class=cluster.storage_class or built_in_storage_class(cluster.flavor),
+                priority_classes=classes,
             ), opts=opts)
         if "tls" in enabled and ingress is not None and services.mesh is not None:
             assert services.mesh.ingress_namespace is not None and services.mesh.gateway is not None
@@ -152,8 +160,15 @@ class PlatformServices:
                 cluster_name=cluster.name,
                 cloud=cluster.cloud,
                 after=[services.mesh.ingress_namespace, services.mesh.gateway],
+                priority_classes=classes,
             ), opts=opts)
         return services
+
+    @property
+    def class_dependencies(self) -> list[pulumi.Resource]:
+        """What a resource whose pods name one of the platform's PriorityClasses must wait for. Explicitly on each
+        such resource: a component's depends_on does not order the resources created inside it."""
+        return [self.priority_classes] if self.priority_classes is not None else []
 
     @property
     def keda_enabled(self) -> bool:
@@ -166,13 +181,14 @@ class PlatformServices:
 
     def workload_hooks(self) -> WorkloadHooks:
         """WorkloadsArgs fields that shape the workloads for the installed services."""
-        hooks: WorkloadHooks = {}
+        hooks: WorkloadHooks = {"priority_classes": dict(ROLE_CLASSES), "pods_after": self.class_dependencies}
         if self.mesh is not None:
             proxy = self.config.mesh.proxy
             hooks["namespace_labels"] = dict(INJECTION_LABELS)
             hooks["pod_annotations"] = {name: sidecar_annotations(proxy) for name in self.config.workloads}
             hooks["extra_pod_cost"] = sidecar_pod_cost(proxy)
-            hooks["pods_after"] = [self.mesh.istiod]  # its webhook injects the sidecars; it waits for the CNI agent
+            # istiod: its webhook injects the sidecars; it waits for the CNI agent.
+            hooks["pods_after"] = [*self.class_dependencies, self.mesh.istiod]
         if self.monitoring is not None:
             hooks["extra_ingress"] = [
                 ExtraIngress(name=f"{component}-metrics-from-monitoring", pod_selector=selector_labels(component),
@@ -272,4 +288,5 @@ class PlatformServices:
                 targets=targets,
                 prometheus_url=PROMETHEUS_URL,
                 after=[self.monitoring.release, *self.wait_for],
+                priority_classes=self.class_dependencies,
             ), opts=self.opts)

@@ -246,6 +246,16 @@ TEMPLATE_ONLY_KEYS: dict[str, dict[tuple[str, ...], str]] = {
     "istio-cni": {("global", "platform"): _ISTIO_PLATFORM, ("platform",): _ISTIO_PLATFORM},
     "istiod": {("global", "platform"): _ISTIO_PLATFORM, ("platform",): _ISTIO_PLATFORM},
     "istio-gateway": {("global", "platform"): _ISTIO_PLATFORM, ("platform",): _ISTIO_PLATFORM},
+    "kube-prometheus-stack": {
+        # values.yaml (and the subcharts') has these only as comments (`# priorityClassName: ""`).
+        ("prometheusOperator", "priorityClassName"): "kube-prometheus-stack-85.1.3 templates/prometheus-operator/"
+            "deployment.yaml:41 `{{- if .Values.prometheusOperator.priorityClassName }}`",
+        ("kube-state-metrics", "priorityClassName"): "kube-state-metrics-7.3.0 templates/deployment.yaml:51 "
+            "`{{- if .Values.priorityClassName }}`",
+        ("prometheus-node-exporter", "priorityClassName"): "prometheus-node-exporter-4.55.0 templates/daemonset.yaml:38 "
+            "`{{- with .Values.priorityClassName }}`",
+        ("grafana", "priorityClassName"): "grafana-12.3.3 templates/_pod.tpl:28 `{{- with .Values.priorityClassName }}`",
+    },
     "cert-manager": {
         # values.yaml has both only as comments (`# name: ""`, `# annotations:`); values.schema.json defines them.
         ("serviceAccount", "name"): "cert-manager@v1.21.1 templates/_helpers.tpl:31 "

@@ -27,12 +27,14 @@ from typing import Any
 import yaml
 
 from capacity.data_stores import in_cluster_requests, managed_nodes
+from capacity.headroom import PoolRoom, headroom_cost, timing_table, wait_for_a_node
 from capacity.model import GI, MI, ZERO, Resources, control_plane_monthly
 from capacity.platform_services import PlatformLayer, layers_total
 from capacity.prices import HOURS_PER_MONTH, PRICE_REGIONS, PRICES_AS_OF
 from stack_config import PROJECT, ConfigError, PlatformConfig, validate_stack_config
 from stack_config.sizing import PoolPlan, overheads_for, pool_plans
 from stack_config.stack_file import report_config_error
+from stack_config.workloads import BrowserWorkload
 
 from .capacity_scale import scale_json, scale_lines
 
@@ -197,6 +199,53 @@ def docker_host_needs(plans: list[PoolPlan]) -> tuple[Resources, int]:
     return total, sum(count for count, _ in per_node)
 
 
+def _room(plan: PoolPlan) -> PoolRoom | None:
+    report = plan.report
+    if report is None:
+        return None
+    occupied = tuple([(fit.pod, fit.min_replicas) for fit in report.workloads]
+                     + [(group.requests, group.min_replicas) for group in report.platform_pods])
+    spec = report.node.instance
+    hourly = spec.spot_hourly if plan.pool.capacity_type == "spot" else spec.on_demand_hourly
+    return PoolRoom(plan.pool.name, report.node, occupied, plan.pool.min_nodes, plan.pool.max_nodes, hourly)
+
+
+def headroom_lines(config: PlatformConfig, plans: list[PoolPlan]) -> list[str]:
+    """Per browser workload: where its placeholders land at minimum scale, the nodes and money they add, and the
+    waiting they save a burst; then the sourced timing table."""
+    provider = config.cluster.kind
+    overheads = overheads_for(config)
+    wait, official = wait_for_a_node(provider)
+    waits = "never (no node autoscaler)" if wait is None else \
+        f"~{wait} s per new node ({'official figures' if official else 'partly an ASSUMPTION, see the table'})"
+    lines = ["## headroom: warm capacity for a burst of sessions (capacity/headroom.py)"]
+    for name, workload in config.workload_items():
+        if not isinstance(workload, BrowserWorkload):
+            continue
+        if workload.headroom is None:
+            lines.append(f"  {name}: off (workloads.{name}.headroom); sessions beyond the free room wait {waits}")
+            continue
+        placeholder = Resources.of(workload.resources.requests.cpu, workload.resources.requests.memory) \
+            + Resources.of("0", workload.shm_size) + overheads.per_pod
+        carrying = sorted((p for p in plans if any(n == name for n, _ in p.workloads)),
+                          key=lambda p: p.pool.capacity_type != "onDemand")  # the pods prefer on-demand nodes
+        rooms = [room for room in map(_room, carrying) if room is not None]
+        cost = headroom_cost(name, workload.headroom.pods, workload.sessions_per_pod, placeholder, rooms)
+        where = "; ".join(f"{p.placeholders} on {p.pool} (+{p.extra_nodes} node(s), {_money(p.monthly)}/month)"
+                          for p in cost.placements) or "nowhere"
+        lines += [
+            f"  {name}: {cost.pods} placeholders of {_res(placeholder)} (one browser pod with /dev/shm and sidecar): "
+            f"{where}; total +{cost.extra_nodes} node(s), {_money(cost.monthly)} per month at minimum scale",
+            f"  {name}: buys {cost.sessions} sessions ({cost.pods} pods x {workload.sessions_per_pod}) that start at once on "
+            f"warm nodes instead of waiting {waits}; later ones wait as before, but the autoscaler started at the "
+            "first eviction. The first session pod on a node that ran only placeholders still pulls its image",
+        ]
+        if cost.unplaced:
+            lines.append(f"  {name}: {cost.unplaced} placeholder(s) fit below no pool's maxNodes: they stay Pending and "
+                         "reserve nothing")
+    return [*lines, *timing_table(), ""]
+
+
 def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
     """The report text, and whether every pool holds its workloads."""
     provider = config.cluster.kind
@@ -231,6 +280,8 @@ def render(stack: str, config: PlatformConfig) -> tuple[str, bool]:
                          f"above plus, on each of the {nodes} node containers (control plane and workers), the "
                          f"system reserve and daemonsets: {needs} in all, rounded up")
             lines.append("")
+    if provider != "kind" or any(isinstance(w, BrowserWorkload) and w.headroom for _, w in config.workload_items()):
+        lines += headroom_lines(config, plans)
     lines += data_store_lines(config)
     lines += scale_lines(config)
     at_min, at_max, ceiling = cluster_monthly(plans)

@@ -31,6 +31,7 @@ from .workloads import (
     WorkerWorkload,
     WorkloadBase,
     Workloads,
+    headroom_namespace,
     named_workloads,
     platform_env,
 )
@@ -288,6 +289,28 @@ class PlatformConfig(StrictModel):
             if namespace in (self.namespace, self.ingress_namespace, *KUBERNETES_NAMESPACES, *ADDON_NAMESPACES):
                 raise ConfigFieldError(("dataStores", "namespace"),
                                        f"'{namespace}' is taken; the stores get a namespace of their own")
+        return self
+
+    @model_validator(mode="after")
+    def _headroom(self) -> PlatformConfig:
+        with_headroom = [name for name, w in self.workload_items() if isinstance(w, BrowserWorkload) and w.headroom]
+        if not with_headroom:
+            return self
+        if self.cluster.kind == "kind":
+            raise ConfigFieldError(
+                ("workloads", with_headroom[0], "headroom"),
+                "needs a node autoscaler to add nodes for the evicted placeholders, and kind has none: on kind the "
+                "placeholders would only hold capacity the browser pods already have. Remove it for this stack",
+            )
+        namespace = headroom_namespace(self.namespace)
+        taken = (self.ingress_namespace, self.data_stores.namespace, *KUBERNETES_NAMESPACES, *ADDON_NAMESPACES)
+        if len(namespace) > 63 or namespace in taken:
+            raise ConfigFieldError(
+                ("namespace",),
+                f"the headroom placeholders run in '{namespace}' "
+                f"({'longer than 63 characters' if len(namespace) > 63 else 'a namespace already taken'}); "
+                "choose a shorter or different namespace",
+            )
         return self
 
     @model_validator(mode="wrap")

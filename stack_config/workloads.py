@@ -91,6 +91,37 @@ class SecurityOverrides(StrictModel):
         return self
 
 
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10@sha256:ee6521f290b2168b6e0935a181d4cff9be1ac3f505666ef0e3c98fae8199917a"
+"""The upstream pause image (the multi-arch index of 3.10) by digest: it sleeps until signalled and needs no write
+access, capability or network, and a digest cannot change under the node's cache."""
+
+
+class Headroom(StrictModel):
+    """Warm capacity for a browser pool: placeholder pods at the lowest PriorityClass, each requesting exactly one
+    browser pod (shm counted as memory, sidecar included), on the pool's nodes. A burst of sessions preempts them
+    and starts at once; the evicted placeholders go Pending and make the node autoscaler add the next nodes."""
+
+    pods: int = Field(ge=1, le=200, description="Placeholder pods, each the size of one browser pod: sessions that "
+                                                "start on warm nodes = pods x sessionsPerPod.")
+    image: str = Field(default=PAUSE_IMAGE, description="The placeholder image, pinned by digest "
+                                                        "(`repository:tag@sha256:...`; mirror it where registries are "
+                                                        "restricted).")
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        name, _, digest = value.partition("@")
+        if not _IMAGE_RE.match(name) or not _DIGEST_RE.match(digest):
+            raise ValueError(f"'{value}' must be pinned by digest: <repository>:<tag>@sha256:<64 hex characters>")
+        return value
+
+
+def headroom_namespace(namespace: str) -> str:
+    """Where the placeholders run: a namespace of their own, so no Service, PDB, autoscaler, NetworkPolicy or
+    sidecar injection of the workloads' namespace ever selects them."""
+    return f"{namespace}-headroom"
+
+
 class WorkloadBase(StrictModel):
     PLATFORM_ENV: ClassVar[tuple[str, ...]] = ()
     """Environment variables the platform may set in the workload's ConfigMap (`platform_env`)."""
@@ -305,6 +336,12 @@ class BrowserWorkload(WorkloadBase):
                     "one pod when unset.",
     )
     drain_path: str = "/drain"
+    headroom: Headroom | None = Field(
+        default=None,
+        description="Warm capacity ahead of demand ({pods: N}): N placeholder pods of this pool's size at the lowest "
+                    "priority, so a burst of up to N x sessionsPerPod sessions starts without waiting for new nodes. "
+                    "Needs a node autoscaler (not kind). Cost: `make capacity`.",
+    )
     drain_buffer_seconds: int = Field(
         default=30, ge=0, le=600,
         description="Added to the session timeout for the grace period, so the last session can be closed cleanly.",

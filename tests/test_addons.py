@@ -25,7 +25,7 @@ from components.common.metrics_contract import (
 )
 from offline.harness import RecordedResource, StackEvaluation, evaluate_stack, is_secret, stack_file_config
 from stack_config import ConfigError, PlatformConfig, validate_stack_config
-from stack_config.workloads import BrowserWorkload
+from stack_config.workloads import BrowserWorkload, headroom_namespace
 
 from .conftest import STACKS
 
@@ -301,7 +301,8 @@ ADDON_POD_SECURITY = {
 def test_addon_namespaces_enforce_audit_and_warn_one_pod_security_level(evaluated: Evaluated, stack: str) -> None:
     config = config_of(stack)
     expected = {**ADDON_POD_SECURITY, config.ingress_namespace: "baseline", config.namespace: "restricted",
-                config.data_stores.namespace: "restricted"}  # kind's in-cluster stores (components/data)
+                config.data_stores.namespace: "restricted",  # kind's in-cluster stores (components/data)
+                headroom_namespace(config.namespace): "restricted"}  # placeholders (components/workloads/headroom.py)
     namespaces = {r.inputs["metadata"]["name"]: r.inputs["metadata"]["labels"] for r in of_kind(evaluated(stack), "Namespace")}
     assert namespaces, "no namespace recorded"
     for name, labels in namespaces.items():

@@ -85,6 +85,11 @@ def autoscaler_policy(cluster_name: str, partition: str, region: str) -> str:
     })
 
 
+EXPENDABLE_PODS_PRIORITY_CUTOFF = -10
+"""`--expendable-pods-priority-cutoff`, written out at the binary's default: pods below it never cause a scale-up
+(and do not hold a node on scale-down). The headroom placeholders' PriorityClass must not be below it
+(components/services/priority_classes.py; policy headroom-placeholders reads the value from this release)."""
+
 DEFAULT_MAX_GRACEFUL_TERMINATION_SECONDS = 600
 """cluster-autoscaler's own default for `--max-graceful-termination-sec`."""
 
@@ -101,10 +106,14 @@ def autoscaler_values(cluster_name: str, region: str, image_tag: str, pools: lis
         "fullnameOverride": "cluster-autoscaler",
         "image": {"repository": IMAGE_REPOSITORY, "tag": image_tag},
         "rbac": {"serviceAccount": {"create": True, "name": SERVICE_ACCOUNT}},
+        # The chart's default, written out: the built-in class is admitted in kube-system on every provider, and
+        # without this pod no node is ever added (components/services/priority_classes.py).
+        "priorityClassName": "system-cluster-critical",
         "extraArgs": {
             "balance-similar-node-groups": True,
             "expander": "least-waste",
             "skip-nodes-with-system-pods": False,
+            "expendable-pods-priority-cutoff": EXPENDABLE_PODS_PRIORITY_CUTOFF,
             # When scale-down evicts a pod it waits at most this long for it to end, then removes the node anyway;
             # it covers the longest grace period of the stack (the browser's session drain). Browser pods also
             # carry safe-to-evict "false", so their nodes are removed only once the HPA/KEDA has scaled them in.

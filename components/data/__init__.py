@@ -20,6 +20,7 @@ from stack_config.platform import PlatformConfig
 
 from ..clusters.handle import AwsNetwork, ClusterHandle, EksIdentity, GcpNetwork, GkeIdentity
 from ..common.traffic import ExtraEgress
+from ..services.priority_classes import DATA_STORE_CLASS
 from .alerts import StoreAlerts, StoreAlertsArgs
 from .wiring import ApiIdentity, StoreMesh, StoreMonitoring, StoreWiring, secret
 
@@ -61,8 +62,10 @@ def _postgres_major(version: str) -> str:
 
 def build_data_stores(config: PlatformConfig, cluster: ClusterHandle, secrets: dict[str, str],
                       clients: list[ApiIdentity], placement: Placement, on_cluster: pulumi.ResourceOptions, *,
-                      monitoring: StoreMonitoring | None = None, mesh: StoreMesh | None = None) -> StoreWiring | None:
-    """The stores of this stack (or None when the layer is off and nothing external is given)."""
+                      monitoring: StoreMonitoring | None = None, mesh: StoreMesh | None = None,
+                      priority_classes: list[pulumi.Resource] | None = None) -> StoreWiring | None:
+    """The stores of this stack (or None when the layer is off and nothing external is given); in-cluster stores
+    run at DATA_STORE_CLASS and wait for `priority_classes`."""
     stores = config.data_stores
     if stores.external is not None:
         _managed_alerts(clients, monitoring, on_cluster)
@@ -99,7 +102,8 @@ def build_data_stores(config: PlatformConfig, cluster: ClusterHandle, secrets: d
     return InClusterDataStores("data-stores", InClusterStoresArgs(
         stores=stores, secrets=secrets, clients=clients, node_selector=dict(placement.node_selector),
         tolerations=list(placement.tolerations), storage_class=storage.name if storage else "standard",
-        storage_after=storage.depends_on if storage else [], monitoring=monitoring, mesh=mesh),
+        storage_after=storage.depends_on if storage else [], monitoring=monitoring, mesh=mesh,
+        priority_class_name=DATA_STORE_CLASS, after=list(priority_classes or [])),
         opts=on_cluster).wiring
 
 

@@ -107,6 +107,10 @@ class InClusterStoresArgs:
     storage_after: list[pulumi.Resource] = field(default_factory=list)
     monitoring: StoreMonitoring | None = None
     mesh: StoreMesh | None = None
+    priority_class_name: str | None = None
+    """The stores' PriorityClass (components/services/priority_classes.py DATA_STORE_CLASS: above the API they serve)."""
+    after: list[pulumi.Resource] = field(default_factory=list)
+    """What the StatefulSets wait for besides the namespace and the storage, e.g. their PriorityClass."""
 
 
 def _security(uid: int, gid: int) -> tuple[PodSecurityContextArgs, SecurityContextArgs]:
@@ -187,7 +191,7 @@ class InClusterDataStores(pulumi.ComponentResource):
         self._args = args
         # Store pods are created after istiod when the mesh is on: its webhook injects their sidecars.
         self._inside = pulumi.ResourceOptions(parent=self, depends_on=[
-            namespace, credentials, init, *args.storage_after, *(mesh.injector if mesh is not None else [])])
+            namespace, credentials, init, *args.storage_after, *(mesh.injector if mesh is not None else []), *args.after])
         _, exporter_security = _security(STORE_UID, STORE_UID)
 
         valkey_version = stores.redis_engine_version("kind")
@@ -372,6 +376,7 @@ class InClusterDataStores(pulumi.ComponentResource):
                     tolerations=[TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=t.effect)
                                  for t in args.tolerations] or None,
                     termination_grace_period_seconds=30,
+                    priority_class_name=args.priority_class_name,
                     containers=[server, *([spec.exporter] if spec.exporter is not None else [])],
                     volumes=volumes or None,
                 ),

@@ -23,6 +23,7 @@ from ..common.labels import standard_labels
 from ..common.metrics_contract import session_demand
 from ..common.scaling import scaling_behavior_spec
 from ..common.webhook_ports import KEDA_METRICS_API, KEDA_WEBHOOK
+from .priority_classes import SERVICES_CLASS
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class KedaArgs:
     namespace: str = "keda"
     after: list[pulumi.Resource] = field(default_factory=list)
     """Resources the ScaledObjects wait for besides KEDA itself (e.g. the Prometheus release)."""
+    priority_classes: list[pulumi.Resource] = field(default_factory=list)
+    """The PriorityClasses its pods name: the release waits for them (a pod naming a missing class is rejected)."""
 
 
 def session_threshold(sessions_per_pod: int, fill_ratio: float) -> str:
@@ -136,6 +139,7 @@ def keda_values() -> dict[str, object]:
             "webhooks": sizes.KEDA_WEBHOOKS.resource_values(),
         },
         "podDisruptionBudget": {"operator": {"maxUnavailable": 1}},
+        "priorityClassName": SERVICES_CLASS,  # operator, metrics API server, webhooks (services/priority_classes.py)
     }
 
 
@@ -149,7 +153,7 @@ class Keda(pulumi.ComponentResource):
         self.release = charts.helm_release(
             f"{name}-release", charts.KEDA, namespace=args.namespace,
             values=keda_values(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *args.priority_classes]),
         )
         self.scaled_objects = [k8s.apiextensions.CustomResource(
             f"{name}-{target.component}-scaledobject",

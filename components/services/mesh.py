@@ -37,6 +37,7 @@ from ..common import charts
 from ..common.labels import PART_OF
 from ..common.quota import ExtraPodCost
 from .edge import PublicEdge, public_http_routes
+from .priority_classes import SERVICES_CLASS
 
 ISTIO_NAMESPACE = "istio-system"
 GATEWAY_RELEASE = "istio-ingressgateway"
@@ -104,6 +105,8 @@ class MeshControlPlaneArgs:
     """cert-manager solves ACME HTTP-01 with an Ingress of class `istio`, which istiod turns into gateway routes."""
     cni_paths: dict[str, str] = field(default_factory=dict)
     """`cniBinDir` / `cniConfDir` of the CNI agent where the cluster keeps its CNI elsewhere (existing clusters)."""
+    priority_classes: list[pulumi.Resource] = field(default_factory=list)
+    """The PriorityClasses its pods name: the release waits for them (a pod naming a missing class is rejected)."""
 
 
 class MeshControlPlane(pulumi.ComponentResource):
@@ -176,6 +179,9 @@ class MeshControlPlane(pulumi.ComponentResource):
                 },
                 "global": {
                     **global_values,
+                    # istiod's own pods (components/services/priority_classes.py); istio-cni's DaemonSet is system-node-critical
+                    # by the chart's template, with no value to change it.
+                    "priorityClassName": SERVICES_CLASS,
                     # istiod's PDB (minAvailable 1) only with a second pod: on one it would block every drain.
                     "defaultPodDisruptionBudget": {"enabled": istiod_replicas.min > 1},
                     "proxy": {"resources": {
@@ -185,7 +191,7 @@ class MeshControlPlane(pulumi.ComponentResource):
                 },
                 "meshConfig": mesh_config,
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.base, cni]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.base, cni, *args.priority_classes]),
         )
         self.crd_releases = [self.base, self.istiod]
 
@@ -220,12 +226,14 @@ class MeshControlPlane(pulumi.ComponentResource):
                                     "maxReplicas": gateway_replicas.max},
                     "replicaCount": gateway_replicas.min,
                     "resources": sizes.ISTIO_GATEWAY.resource_values(),
+                    "priorityClassName": SERVICES_CLASS,
                     # The chart makes no PDB unless asked; with two or more pods one may always go.
                     "podDisruptionBudget": ({"maxUnavailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"}
                                             if gateway_replicas.min > 1 else {}),
                 },
                 # The gateway's pods are injected with the `gateway` template by istiod's webhook.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ingress_namespace, self.istiod]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ingress_namespace, self.istiod,
+                                                                    *args.priority_classes]),
             )
         self.register_outputs({"version": args.version})
 

@@ -18,6 +18,7 @@ from capacity.platform_services import FLAVORS_WITH_BUILT_IN_METRICS_SERVER, nee
 from ..clusters.handle import ClusterFlavor
 from ..common import charts
 from ..common.webhook_ports import METRICS_SERVER_API
+from .priority_classes import SYSTEM_CLUSTER_CRITICAL
 
 __all__ = ["FLAVORS_WITH_BUILT_IN_METRICS_SERVER", "MetricsServer", "MetricsServerArgs", "needs_metrics_server"]
 
@@ -42,6 +43,9 @@ class MetricsServer(pulumi.ComponentResource):
             "podDisruptionBudget": {"enabled": not local, "maxUnavailable": 1},
             "resources": sizes.METRICS_SERVER.resource_values(),
             "containerPort": METRICS_SERVER_API.port,  # what the API server calls (components/common/webhook_ports.py)
+            # The chart's own default, written out: in kube-system every provider admits the built-in class, and
+            # every HPA stops without this API (components/services/priority_classes.py).
+            "priorityClassName": SYSTEM_CLUSTER_CRITICAL,
         }
         self.release = charts.helm_release(
             f"{name}-release", charts.METRICS_SERVER, namespace=args.namespace, values=values,

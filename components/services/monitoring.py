@@ -26,6 +26,7 @@ from ..common import charts
 from ..common import metrics_contract as m
 from ..common.labels import PART_OF, selector_labels
 from ..common.webhook_ports import PROMETHEUS_OPERATOR_WEBHOOK
+from .priority_classes import SERVICES_CLASS
 
 MONITORING_NAMESPACE = "monitoring"
 RELEASE_NAME = "kube-prometheus-stack"
@@ -89,10 +90,12 @@ def chart_values(settings: MonitoringSettings, highly_available: bool, storage_c
             }}},
             "replicas": sizes.prometheus_replicas(highly_available).max,
             "resources": sizes.PROMETHEUS.resource_values(),
+            "priorityClassName": SERVICES_CLASS,
         }, "podDisruptionBudget": _budget(sizes.prometheus_replicas(highly_available).min)},
         "alertmanager": {"alertmanagerSpec": {
             "replicas": sizes.alertmanager_replicas(highly_available).max,
             "resources": sizes.ALERTMANAGER.resource_values(),
+            "priorityClassName": SERVICES_CLASS,
         }, "podDisruptionBudget": _budget(sizes.alertmanager_replicas(highly_available).min)},
         "grafana": {
             "replicas": sizes.GRAFANA_REPLICAS.max,
@@ -104,18 +107,24 @@ def chart_values(settings: MonitoringSettings, highly_available: bool, storage_c
                 "resources": sizes.GRAFANA_SIDECAR.resource_values(),  # each sidecar: dashboards, datasources
             },
             "persistence": {"enabled": False},
+            "priorityClassName": SERVICES_CLASS,
         },
         "kube-state-metrics": {
             "replicas": sizes.KUBE_STATE_METRICS_REPLICAS.max,
             "resources": sizes.KUBE_STATE_METRICS.resource_values(),
+            "priorityClassName": SERVICES_CLASS,
         },
         "prometheusOperator": {
             # The API server calls its admission webhook on this port (components/common/webhook_ports.py).
             "tls": {"internalPort": PROMETHEUS_OPERATOR_WEBHOOK.port},
             "resources": sizes.PROMETHEUS_OPERATOR.resource_values(),
             "prometheusConfigReloader": {"resources": sizes.CONFIG_RELOADER.resource_values()},
+            "priorityClassName": SERVICES_CLASS,
+            "admissionWebhooks": {"patch": {"priorityClassName": SERVICES_CLASS}},
         },
-        "prometheus-node-exporter": {"resources": sizes.NODE_EXPORTER.resource_values()},
+        # A DaemonSet pod that finds its node full preempts lower-priority pods (browser sessions, headroom) to start.
+        "prometheus-node-exporter": {"resources": sizes.NODE_EXPORTER.resource_values(),
+                                     "priorityClassName": SERVICES_CLASS},
     }
 
 
@@ -127,6 +136,8 @@ class MonitoringStackArgs:
     highly_available: bool
     storage_class: StorageClassRef
     """The class Prometheus' volume names; the release waits for it when the stack creates it."""
+    priority_classes: list[pulumi.Resource] = field(default_factory=list)
+    """The PriorityClasses its pods name: the release waits for them (a pod naming a missing class is rejected)."""
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -151,7 +162,8 @@ class MonitoringStack(pulumi.ComponentResource):
         self.release = charts.helm_release(
             f"{name}-release", charts.KUBE_PROMETHEUS_STACK, namespace=MONITORING_NAMESPACE, release_name=RELEASE_NAME,
             values=chart_values(args.settings, args.highly_available, args.storage_class.name), timeout_seconds=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, admin, *args.storage_class.depends_on]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, admin, *args.storage_class.depends_on,
+                                                                    *args.priority_classes]),
         )
         for dashboard_name, dashboard in dashboards(args.platform_namespace).items():
             k8s.core.v1.ConfigMap(

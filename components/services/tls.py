@@ -23,6 +23,7 @@ from ..common import charts
 from ..common.labels import PART_OF
 from ..common.webhook_ports import CERT_MANAGER_WEBHOOK
 from .dns01 import SolverIdentity, cloud_dns_identity, route53_identity
+from .priority_classes import SERVICES_CLASS
 
 CERT_MANAGER_NAMESPACE = "cert-manager"
 CERT_MANAGER_SERVICE_ACCOUNT = "cert-manager"
@@ -93,6 +94,8 @@ def cert_manager_values(highly_available: bool,
         "serviceAccount": {"name": CERT_MANAGER_SERVICE_ACCOUNT,
                            "annotations": dict(service_account_annotations or {})},
         "resources": sizes.CERT_MANAGER_CONTROLLER.resource_values(),
+        # Controller, webhook, cainjector and the startup check (components/services/priority_classes.py).
+        "global": {"priorityClassName": SERVICES_CLASS},
     }
 
 
@@ -116,6 +119,8 @@ class TlsArgs:
     after: list[pulumi.Resource] = field(default_factory=list)
     """What the Certificate waits for besides cert-manager: the gateway namespace (and the gateway, for HTTP-01)."""
     secret_name: str = GATEWAY_TLS_SECRET
+    priority_classes: list[pulumi.Resource] = field(default_factory=list)
+    """The PriorityClasses its pods name: the release waits for them (a pod naming a missing class is rejected)."""
 
 
 class Tls(pulumi.ComponentResource):
@@ -131,7 +136,7 @@ class Tls(pulumi.ComponentResource):
         self.release = charts.helm_release(
             f"{name}-cert-manager", charts.CERT_MANAGER, namespace=CERT_MANAGER_NAMESPACE,
             values=cert_manager_values(args.highly_available, identity.service_account_annotations),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *identity.ready]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, *identity.ready, *args.priority_classes]),
         )
         issuer = k8s.apiextensions.CustomResource(
             f"{name}-cluster-issuer",

@@ -67,6 +67,8 @@ class WorkloadsArgs:
     """The data layer's wiring of its clients (components/data): endpoints, credentials, identity, egress."""
     store_clients: frozenset[str] = frozenset()
     """The workloads that get the data layer's wiring (`dataStores: true`; every API by default)."""
+    priority_classes: dict[str, str] = field(default_factory=dict)
+    """Role -> PriorityClass name of its pods (components/services/priority_classes.py ROLE_CLASSES); none when empty."""
 
 
 class WorkloadHooks(TypedDict, total=False):
@@ -80,6 +82,7 @@ class WorkloadHooks(TypedDict, total=False):
     extra_pod_cost: ExtraPodCost | None
     extra_ingress: list[ExtraIngress]
     pods_after: list[pulumi.Resource]
+    priority_classes: dict[str, str]
 
 
 class StoreArgs(TypedDict, total=False):
@@ -166,6 +169,7 @@ class Workloads(pulumi.ComponentResource):
                 # A store client also waits for its stores.
                 after=[*args.pods_after, *(args.store_after if stores else [])],
                 config_data=platform_env(args.workloads, workload_name),
+                priority_class_name=args.priority_classes.get(spec.role),
                 **role_args(workload_name, spec, args),
             ), opts=in_namespace)
 

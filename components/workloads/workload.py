@@ -137,6 +137,8 @@ class WorkloadArgs:
     """api, browser or worker: the pods' `app.kubernetes.io/component` label, which policies select roles by."""
     service: bool = True
     """False for a worker: nothing calls it, so it gets no Service (Prometheus scrapes its pods directly)."""
+    priority_class_name: str | None = None
+    """The pods' PriorityClass (components/services/priority_classes.py, by role); it must exist before the Deployment."""
 
 
 def _resources(requests: ComputeResources, limits: ComputeResources) -> ResourceRequirementsArgs:
@@ -348,6 +350,7 @@ class Workload(pulumi.ComponentResource):
             topology_spread_constraints=_topology_spread(self.selector),
             affinity=_preferred_affinity(args.preferred_nodes),
             termination_grace_period_seconds=args.termination_grace_seconds,
+            priority_class_name=args.priority_class_name,
             containers=[container],
             volumes=volumes,
         )

@@ -10,6 +10,7 @@ from . import (
     existing_cluster,
     kubernetes,
     peers,
+    priorities,
     runtime_cluster,
     runtime_reach,
     runtime_services,
@@ -35,6 +36,7 @@ def all_policies() -> list[Policy]:
     policies += existing_cluster.policies()
     policies += edge_policies()
     policies += store_alerts.policies()
+    policies += priorities.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

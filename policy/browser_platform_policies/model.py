@@ -282,6 +282,20 @@ class StackModel:
                 return release
         return None
 
+    # --- priority --------------------------------------------------------------------------------------------
+
+    def priority_class(self, name: str) -> Any | None:
+        """The stack's PriorityClass of that name (None: not in the stack, e.g. a built-in system-* class)."""
+        return next((pc for pc in self.of("scheduling.k8s.io/PriorityClass") if metadata_name(pc.props) == name), None)
+
+    def placeholder(self, workload: Workload) -> bool:
+        """Pods at a PriorityClass of the stack below zero hold capacity for others (headroom): every pod that names
+        no class (0) preempts them, so they are not protected (PDB) nor sized like a workload (node capacity)."""
+        name = get(workload.pod_spec, "priorityClassName")
+        found = self.priority_class(str(name)) if name else None
+        value = as_int(get(found.props, "value")) if found is not None else None
+        return value is not None and value < 0
+
     # --- mesh ----------------------------------------------------------------------------------------------
 
     def injected(self, workload: Workload) -> bool:

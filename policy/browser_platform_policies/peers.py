@@ -317,6 +317,8 @@ def check_workload_pdb(args: StackValidationArgs, cfg: Mapping[str, Any], report
     model = _model(args, "workload-has-pdb")
     covered = _pdb_covered(model)
     for workload in model.workloads:
+        if model.placeholder(workload):
+            continue  # headroom: a PDB would only slow the preemption it exists for (priorities.py forbids one)
         if workload.long_running and workload.max_replicas >= int(cfg["minReplicas"]) and workload.urn not in covered:
             report(f"{workload.title} runs up to {workload.max_replicas} replicas but no PodDisruptionBudget selects "
                    "it: a node drain may evict all of them at once. Fix: a PDB with maxUnavailable: 1.", workload.urn)

@@ -408,6 +408,8 @@ def check_capacity(args: StackValidationArgs, cfg: Mapping[str, Any], report: Re
                 report(f"One pod of {workload.title} requests {requests} (sidecar included), more than a {spec.name} node "
                        f"of pool {pool.name} offers ({node.available} after system reserve and daemonsets). Fix: smaller "
                        "requests or a larger instance type.", workload.urn)
+        if model.placeholder(workload):
+            continue  # headroom is capacity below the pool's ceiling: at maxNodes its placeholders just stay Pending
         if len(pools) == 1:
             placed[pools[0].urn + pools[0].name].append((workload, requests, workload.max_replicas))
         else:

@@ -493,3 +493,7 @@ CASES += EDGE_CASES
 from .store_alerts_cases import STORE_ALERTS_CASES  # noqa: E402
 
 CASES += STORE_ALERTS_CASES
+# Cases of the priority and headroom policies (policy/browser_platform_policies/priorities.py).
+from .priorities_cases import PRIORITY_CASES  # noqa: E402
+
+CASES += PRIORITY_CASES
