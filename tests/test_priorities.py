@@ -267,10 +267,10 @@ def test_headroom_image_must_be_pinned_by_digest() -> None:
 
 
 def test_headroom_is_off_unless_set() -> None:
-    assert _validate(_eks_config()).workloads.browser.headroom is None
+    assert _validate(_eks_config()).workloads["browser"].headroom is None
     config = _eks_config()
     config["workloads"]["browser"]["headroom"] = {"pods": 3}
-    assert _validate(config).workloads.browser.headroom.pods == 3
+    assert _validate(config).workloads["browser"].headroom.pods == 3
 
 
 # --- what headroom costs and buys (capacity/headroom.py, scripts/capacity_report.py) -----------------------------
