@@ -17,7 +17,7 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidati
 from .config import Schema, per_resource, resource_policy, stack_policy, string_list
 from .kubernetes import _DIGEST, _all_containers, _subject, _workload, split_image
 from .model import StackModel, Workload, namespace_of
-from .props import as_int, get, items, kube_type, labels_match, metadata_name, str_map, truthy
+from .props import as_int, get, is_workload, items, kube_type, labels_match, metadata_name, str_map, truthy
 from .stack import _model
 
 # ---------------------------------------------------------------------------------------------------------
@@ -397,16 +397,16 @@ def policies() -> list[Any]:
                      "ServiceAccount of the stack that disables it.", check_token_automount_effective,
                      remediation="automountServiceAccountToken: false on the pod or its ServiceAccount."),
         resource_policy("k8s-default-service-account", "Workloads run under a ServiceAccount of their own, not "
-                        "'default'.", check_default_service_account, remediation="Set serviceAccountName."),
+                        "'default'.", check_default_service_account, remediation="Set serviceAccountName.", applies=is_workload),
         resource_policy("k8s-image-pull-policy", "Images not pinned by digest are pulled with imagePullPolicy Always.",
                         check_pull_policy, schema=PULL_POLICY_SCHEMA,
-                        remediation="Pin by digest, or imagePullPolicy: Always."),
+                        remediation="Pin by digest, or imagePullPolicy: Always.", applies=is_workload),
         resource_policy("k8s-rbac-least-privilege", "Roles grant no wildcard, escalation or namespace-wide Secret "
                         "access; cluster-admin is bound only to system subjects.", check_rbac, schema=RBAC_SCHEMA,
                         remediation="List verbs and resources explicitly; bind narrower roles."),
         resource_policy("k8s-pod-security-baseline", "Pods use no unsafe sysctls, hostPorts, procMount, SELinux or "
                         "AppArmor overrides (Pod Security Standards baseline).", check_baseline, schema=BASELINE_SCHEMA,
-                        remediation="Remove the override."),
+                        remediation="Remove the override.", applies=is_workload),
         resource_policy("k8s-api-versions", "Objects use API versions the cluster's Kubernetes version still serves.",
                         check_api_versions, schema=API_VERSION_SCHEMA, remediation="Use the replacement API version."),
         stack_policy("network-policy-selects-pods", "NetworkPolicies with a pod selector select pods of the stack.",

@@ -125,7 +125,7 @@ def _check_pdb(model: StackModel, pdb: Any, covered: dict[str, list[str]], repor
 def check_autoscaler_targets(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     model = _model(args, "autoscaler-target-exists")
     for autoscaler in model.autoscalers:
-        if not any(model.targets(autoscaler, w) for w in model.workloads):
+        if model.target(autoscaler) is None:
             report(f"{autoscaler.title} targets {autoscaler.target_kind} {autoscaler.namespace}/{autoscaler.target_name}, "
                    "which this stack does not define. Fix: correct scaleTargetRef (kind, name, namespace).",
                    autoscaler.resource.urn)
