@@ -95,17 +95,22 @@ def check_resources(args: ResourceValidationArgs, cfg: Mapping[str, Any], report
     if workload is None:
         return
     _, _, pod_spec = workload
-    wanted = ["cpu", "memory"] + (["ephemeral-storage"] if _uses_disk_empty_dir(pod_spec) else [])
+    disk = _uses_disk_empty_dir(pod_spec)
     total_cpu = total_memory = 0.0
     for ref in containers(pod_spec):
         requests = str_map(ref.container, "resources", "requests")
         limits = str_map(ref.container, "resources", "limits")
+        # ephemeral-storage: for a disk emptyDir, and for a container that sets one side of it (a request
+        # without a limit lets it fill the node's disk; a limit without a request schedules it as if it used none).
+        storage = disk or "ephemeral-storage" in requests or "ephemeral-storage" in limits
+        wanted = ["cpu", "memory"] + (["ephemeral-storage"] if storage else [])
         missing = [f"requests.{r}" for r in wanted if r not in requests] + \
                   [f"limits.{r}" for r in wanted if r not in limits and (r != "cpu" or cfg["requireCpuLimits"])]
         if missing:
+            why = " (ephemeral-storage because the pod uses a disk emptyDir)" if disk else \
+                " (ephemeral-storage: both sides once one is set)" if storage else ""
             report(f"{_subject(args)}: {ref.where} sets no {', '.join(missing)}. Fix: set resources.requests and "
-                   f"resources.limits for {', '.join(wanted)} (ephemeral-storage because the pod uses a disk emptyDir).",
-                   None)
+                   f"resources.limits for {', '.join(wanted)}{why}.", None)
         for resource in ("cpu", "memory", "ephemeral-storage"):
             req, lim = quantity(requests.get(resource)), quantity(limits.get(resource))
             if req is not None and lim is not None and lim < req:
@@ -142,12 +147,19 @@ def check_probes(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: R
         if ref.init and not ref.sidecar:
             continue
         missing = [p for p in required if get(ref.container, p) is None]
+        if missing and cfg["requireAnyProbe"] and len(missing) < len(required):
+            continue  # one of them is enough (Kyverno require-pod-probes)
         if missing:
             report(f"{_subject(args)}: {ref.where} has no {', '.join(missing)}. Fix: add them (startup for slow "
                    "starts, readiness to gate traffic, liveness to restart a hung process).", None)
 
 
-PROBES_SCHEMA: Schema = {"requiredProbes": string_list("Probes every long-running container must have.", list(PROBES))}
+PROBES_SCHEMA: Schema = {
+    "requiredProbes": string_list("Probes every long-running container must have.", list(PROBES)),
+    "requireAnyProbe": {"type": "boolean", "default": False,
+                        "description": "One of requiredProbes is enough (Kyverno require-pod-probes: liveness, "
+                                       "readiness or startup); false: every one of them."},
+}
 
 
 def _declared_ports(container: Any) -> tuple[set[str], set[int]]:
@@ -356,6 +368,9 @@ CAPABILITIES_SCHEMA: Schema = {
                        "description": "Containers must drop ALL (stricter than Checkov CKV_K8S_28, which asks only for "
                                       "NET_RAW, and Polaris insecureCapabilities, a warning). Off: only additions "
                                       "outside allowedCapabilities are violations."},
+    "requiredDrops": string_list("With requireDropAll false: capabilities every container must still drop (dropping "
+                                 "ALL covers them), e.g. [NET_RAW] as Checkov CKV_K8S_28 and Kyverno "
+                                 "require-drop-cap-net-raw ask.", []),
 }
 
 
@@ -369,6 +384,12 @@ def check_capabilities(args: ResourceValidationArgs, cfg: Mapping[str, Any], rep
         if "ALL" not in drop and cfg["requireDropAll"]:
             report(f"{_subject(args)}: {ref.where} does not drop ALL capabilities. Fix: securityContext.capabilities."
                    "drop: [ALL], then add back only what is needed.", None)
+        elif "ALL" not in drop:
+            kept = [c for c in (str(c).upper().removeprefix("CAP_") for c in cfg["requiredDrops"])
+                    if c not in drop and f"CAP_{c}" not in drop]
+            if kept:
+                report(f"{_subject(args)}: {ref.where} does not drop {', '.join(kept)}. Fix: securityContext."
+                       "capabilities.drop: [ALL] (or at least these).", None)
         added = [str(c).upper().removeprefix("CAP_")
                  for c in items(ref.container, "securityContext", "capabilities", "add")]
         extra = [c for c in added if c not in allowed]
@@ -445,7 +466,7 @@ def check_token_automount(args: ResourceValidationArgs, cfg: Mapping[str, Any], 
 
 
 SECRET_VALUE_PATTERNS = [
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----",
+    r"-{3,}\s*BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?\s*-{3,}",
     r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@$]+:(?!\$\(|\$\{)[^/\s@]+@",
     r"(?i)(?:^|[;&?\s])(?:password|pwd)=(?!\$\(|\$\{)[^;&\s]+",
     r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
@@ -471,7 +492,7 @@ SECRET_ENV_SCHEMA: Schema = {
     "secretNamePattern": {
         "type": "string",
         "default": r"(?i)(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY|AUTH|DSN"
-                   r"|CONN(ECTION)?_?STRING)",
+                   r"|CONN(ECTION)?_?STRING|(ACCOUNT|BATCH|SIGNING|ENCRYPTION|MASTER|SHARED|CLIENT)_?KEY|KEY_?CONTENT)",
         "description": "Regular expression for environment variable / ConfigMap key names that hold secrets.",
     },
 }
