@@ -96,11 +96,25 @@ class Settings(Mapping[str, Any]):
 
 
 def _validator(name: str, check: Callable[[Any, Mapping[str, Any], ReportViolation], None], schema: Schema) -> Any:
-    """The policy's validate: the check with its effective config; an unknown value skips it with a note."""
+    """The policy's validate: the check with its effective config; an unknown value skips it with a note.
+
+    The effective config is rebuilt only when the config object changes: the pack's servicer (server.py)
+    hands every request the same object until the next `Configure`, the library a fresh copy each time."""
+    defaults = Settings({}, schema)
+    last: list[tuple[Any, Settings]] = [(None, defaults)]  # (config object, its settings), swapped whole
+
+    def settings(config: Any) -> Settings:
+        if not config:
+            return defaults
+        source, built = last[0]
+        if source is not config:
+            built = Settings(config, schema)
+            last[0] = (config, built)
+        return built
 
     def validate(args: ResourceValidationArgs | StackValidationArgs, report: ReportViolation) -> None:
         try:
-            check(args, Settings(args.get_config(), schema), report)
+            check(args, settings(args.get_config()), report)
         except UnknownValueError as error:
             urn = str(getattr(args, "urn", "") or "")
             note(f"[{name}] skipped{' ' + urn if urn else ''}: {error.message}; it is checked again when the value "
@@ -110,11 +124,18 @@ def _validator(name: str, check: Callable[[Any, Mapping[str, Any], ReportViolati
 
 
 def resource_policy(name: str, description: str, check: ResourceCheck, *, level: EnforcementLevel = MANDATORY,
-                    schema: Schema | None = None, remediation: str) -> ResourceValidationPolicy:
+                    schema: Schema | None = None, remediation: str,
+                    applies: Callable[[str], bool] | None = None) -> ResourceValidationPolicy:
+    """`applies`: the resource types the check can report on (e.g. `props.is_workload`); the pack's servicer
+    does not call the policy for other types. It must be exact: a policy that may say anything about a type
+    (a note included) must not leave that type out."""
     schema = schema or {}
-    return ResourceValidationPolicy(name=name, description=description, validate=_validator(name, check, schema),
-                                    enforcement_level=level, remediation_steps=remediation,
-                                    config_schema=PolicyConfigSchema(properties=schema) if schema else None)
+    policy = ResourceValidationPolicy(name=name, description=description, validate=_validator(name, check, schema),
+                                      enforcement_level=level, remediation_steps=remediation,
+                                      config_schema=PolicyConfigSchema(properties=schema) if schema else None)
+    if applies is not None:
+        policy.applies_to = applies  # pyright: ignore[reportAttributeAccessIssue]  # read by server.py
+    return policy
 
 
 def stack_policy(name: str, description: str, check: StackCheck, *, level: EnforcementLevel = MANDATORY,

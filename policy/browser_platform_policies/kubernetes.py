@@ -24,9 +24,11 @@ from .props import (
     fmt_bytes,
     fmt_cpu,
     get,
+    is_workload,
     items,
     kube_type,
     metadata_name,
+    of_kinds,
     pod_template,
     quantity,
     str_map,
@@ -93,17 +95,22 @@ def check_resources(args: ResourceValidationArgs, cfg: Mapping[str, Any], report
     if workload is None:
         return
     _, _, pod_spec = workload
-    wanted = ["cpu", "memory"] + (["ephemeral-storage"] if _uses_disk_empty_dir(pod_spec) else [])
+    disk = _uses_disk_empty_dir(pod_spec)
     total_cpu = total_memory = 0.0
     for ref in containers(pod_spec):
         requests = str_map(ref.container, "resources", "requests")
         limits = str_map(ref.container, "resources", "limits")
+        # ephemeral-storage: for a disk emptyDir, and for a container that sets one side of it (a request
+        # without a limit lets it fill the node's disk; a limit without a request schedules it as if it used none).
+        storage = disk or "ephemeral-storage" in requests or "ephemeral-storage" in limits
+        wanted = ["cpu", "memory"] + (["ephemeral-storage"] if storage else [])
         missing = [f"requests.{r}" for r in wanted if r not in requests] + \
                   [f"limits.{r}" for r in wanted if r not in limits and (r != "cpu" or cfg["requireCpuLimits"])]
         if missing:
+            why = " (ephemeral-storage because the pod uses a disk emptyDir)" if disk else \
+                " (ephemeral-storage: both sides once one is set)" if storage else ""
             report(f"{_subject(args)}: {ref.where} sets no {', '.join(missing)}. Fix: set resources.requests and "
-                   f"resources.limits for {', '.join(wanted)} (ephemeral-storage because the pod uses a disk emptyDir).",
-                   None)
+                   f"resources.limits for {', '.join(wanted)}{why}.", None)
         for resource in ("cpu", "memory", "ephemeral-storage"):
             req, lim = quantity(requests.get(resource)), quantity(limits.get(resource))
             if req is not None and lim is not None and lim < req:
@@ -140,12 +147,19 @@ def check_probes(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: R
         if ref.init and not ref.sidecar:
             continue
         missing = [p for p in required if get(ref.container, p) is None]
+        if missing and cfg["requireAnyProbe"] and len(missing) < len(required):
+            continue  # one of them is enough (Kyverno require-pod-probes)
         if missing:
             report(f"{_subject(args)}: {ref.where} has no {', '.join(missing)}. Fix: add them (startup for slow "
                    "starts, readiness to gate traffic, liveness to restart a hung process).", None)
 
 
-PROBES_SCHEMA: Schema = {"requiredProbes": string_list("Probes every long-running container must have.", list(PROBES))}
+PROBES_SCHEMA: Schema = {
+    "requiredProbes": string_list("Probes every long-running container must have.", list(PROBES)),
+    "requireAnyProbe": {"type": "boolean", "default": False,
+                        "description": "One of requiredProbes is enough (Kyverno require-pod-probes: liveness, "
+                                       "readiness or startup); false: every one of them."},
+}
 
 
 def _declared_ports(container: Any) -> tuple[set[str], set[int]]:
@@ -354,6 +368,9 @@ CAPABILITIES_SCHEMA: Schema = {
                        "description": "Containers must drop ALL (stricter than Checkov CKV_K8S_28, which asks only for "
                                       "NET_RAW, and Polaris insecureCapabilities, a warning). Off: only additions "
                                       "outside allowedCapabilities are violations."},
+    "requiredDrops": string_list("With requireDropAll false: capabilities every container must still drop (dropping "
+                                 "ALL covers them), e.g. [NET_RAW] as Checkov CKV_K8S_28 and Kyverno "
+                                 "require-drop-cap-net-raw ask.", []),
 }
 
 
@@ -367,6 +384,12 @@ def check_capabilities(args: ResourceValidationArgs, cfg: Mapping[str, Any], rep
         if "ALL" not in drop and cfg["requireDropAll"]:
             report(f"{_subject(args)}: {ref.where} does not drop ALL capabilities. Fix: securityContext.capabilities."
                    "drop: [ALL], then add back only what is needed.", None)
+        elif "ALL" not in drop:
+            kept = [c for c in (str(c).upper().removeprefix("CAP_") for c in cfg["requiredDrops"])
+                    if c not in drop and f"CAP_{c}" not in drop]
+            if kept:
+                report(f"{_subject(args)}: {ref.where} does not drop {', '.join(kept)}. Fix: securityContext."
+                       "capabilities.drop: [ALL] (or at least these).", None)
         added = [str(c).upper().removeprefix("CAP_")
                  for c in items(ref.container, "securityContext", "capabilities", "add")]
         extra = [c for c in added if c not in allowed]
@@ -443,7 +466,7 @@ def check_token_automount(args: ResourceValidationArgs, cfg: Mapping[str, Any], 
 
 
 SECRET_VALUE_PATTERNS = [
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----",
+    r"-{3,}\s*BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?\s*-{3,}",
     r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@$]+:(?!\$\(|\$\{)[^/\s@]+@",
     r"(?i)(?:^|[;&?\s])(?:password|pwd)=(?!\$\(|\$\{)[^;&\s]+",
     r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
@@ -469,7 +492,7 @@ SECRET_ENV_SCHEMA: Schema = {
     "secretNamePattern": {
         "type": "string",
         "default": r"(?i)(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY|AUTH|DSN"
-                   r"|CONN(ECTION)?_?STRING)",
+                   r"|CONN(ECTION)?_?STRING|(ACCOUNT|BATCH|SIGNING|ENCRYPTION|MASTER|SHARED|CLIENT)_?KEY|KEY_?CONTENT)",
         "description": "Regular expression for environment variable / ConfigMap key names that hold secrets.",
     },
 }
@@ -696,39 +719,44 @@ def policies() -> list[ResourceValidationPolicy]:
                         "Every container sets CPU and memory requests and limits (ephemeral-storage when the pod uses a "
                         "disk emptyDir); pods stay under the configured size.",
                         check_resources, schema=RESOURCES_SCHEMA,
-                        remediation="Set resources.requests and resources.limits on every container."),
+                        remediation="Set resources.requests and resources.limits on every container.", applies=is_workload),
         resource_policy("k8s-probes", "Long-running containers have liveness, readiness and startup probes.",
                         check_probes, schema=PROBES_SCHEMA,
-                        remediation="Add livenessProbe, readinessProbe and startupProbe to each container."),
+                        remediation="Add livenessProbe, readinessProbe and startupProbe to each container.", applies=is_workload),
         resource_policy("k8s-probe-ports-declared", "Probes target a port the container declares (by name or number).",
                         check_probe_ports, schema=PROBE_PORTS_SCHEMA,
-                        remediation="Point the probe at a declared containerPort, preferably by name."),
+                        remediation="Point the probe at a declared containerPort, preferably by name.", applies=is_workload),
         resource_policy("k8s-image-reference", "Images carry a pinned tag (not latest), and a digest where required.",
-                        check_image_reference, schema=IMAGE_SCHEMA, remediation="Use repo:version (and @sha256:...)."),
+                        check_image_reference, schema=IMAGE_SCHEMA, remediation="Use repo:version (and @sha256:...).",
+                        applies=is_workload),
         resource_policy("k8s-image-allowed-registries", "Images come from an allowed registry.",
                         check_image_registry, schema=REGISTRY_SCHEMA,
-                        remediation="Mirror the image into an allowed registry or extend allowedRegistries."),
+                        remediation="Mirror the image into an allowed registry or extend allowedRegistries.",
+                        applies=is_workload),
         resource_policy("k8s-run-as-non-root", "Containers run as non-root with non-zero UID and GID.",
                         check_non_root, schema=NON_ROOT_SCHEMA,
-                        remediation="Set runAsNonRoot: true, runAsUser and runAsGroup (at least minUserId/minGroupId)."),
+                        remediation="Set runAsNonRoot: true, runAsUser and runAsGroup (at least minUserId/minGroupId).",
+                        applies=is_workload),
         resource_policy("k8s-read-only-root-filesystem", "Containers have a read-only root filesystem.",
-                        check_read_only_root, remediation="readOnlyRootFilesystem: true plus emptyDir mounts."),
+                        check_read_only_root, remediation="readOnlyRootFilesystem: true plus emptyDir mounts.",
+                        applies=is_workload),
         resource_policy("k8s-no-privilege-escalation", "Containers set allowPrivilegeEscalation: false.",
-                        check_no_escalation, remediation="Set securityContext.allowPrivilegeEscalation: false."),
+                        check_no_escalation, remediation="Set securityContext.allowPrivilegeEscalation: false.",
+                        applies=is_workload),
         resource_policy("k8s-drop-all-capabilities", "Containers drop ALL capabilities and add back none dangerous.",
                         check_capabilities, schema=CAPABILITIES_SCHEMA,
-                        remediation="capabilities.drop: [ALL]; add only allowed capabilities."),
+                        remediation="capabilities.drop: [ALL]; add only allowed capabilities.", applies=is_workload),
         resource_policy("k8s-not-privileged", "No privileged containers.", check_not_privileged,
-                        remediation="Remove privileged: true."),
+                        remediation="Remove privileged: true.", applies=is_workload),
         resource_policy("k8s-no-host-namespaces", "Pods do not share the node's network, PID or IPC namespace.",
-                        check_host_namespaces, remediation="Remove hostNetwork, hostPID and hostIPC."),
+                        check_host_namespaces, remediation="Remove hostNetwork, hostPID and hostIPC.", applies=is_workload),
         resource_policy("k8s-no-host-path", "Pods mount no hostPath volumes.", check_host_path,
-                        remediation="Use emptyDir, projected volumes or PVCs."),
+                        remediation="Use emptyDir, projected volumes or PVCs.", applies=is_workload),
         resource_policy("k8s-no-host-port", "Containers bind no hostPort.", check_host_port,
-                        remediation="Remove hostPort; use a Service."),
+                        remediation="Remove hostPort; use a Service.", applies=is_workload),
         resource_policy("k8s-seccomp-runtime-default", "Pods run under the RuntimeDefault seccomp profile.",
                         check_seccomp, schema=SECCOMP_SCHEMA,
-                        remediation="securityContext.seccompProfile.type: RuntimeDefault on the pod."),
+                        remediation="securityContext.seccompProfile.type: RuntimeDefault on the pod.", applies=is_workload),
         resource_policy("k8s-no-token-automount", "Service account tokens are not automounted (pods and ServiceAccounts).",
                         check_token_automount, remediation="automountServiceAccountToken: false."),
         resource_policy("k8s-no-secret-env-literals", "Secret-looking values are not passed as plain env literals or "
@@ -737,15 +765,17 @@ def policies() -> list[ResourceValidationPolicy]:
         resource_policy("k8s-no-default-namespace", "Nothing is deployed into the default namespace.",
                         check_default_namespace, remediation="Set metadata.namespace (or the release namespace)."),
         resource_policy("k8s-min-replicas", "Long-running workloads with a fixed replica count run at least the minimum.",
-                        check_min_replicas, schema=MIN_REPLICAS_SCHEMA, remediation="Raise spec.replicas."),
+                        check_min_replicas, schema=MIN_REPLICAS_SCHEMA, remediation="Raise spec.replicas.", applies=is_workload),
         resource_policy("k8s-namespace-pod-security", "Namespaces carry Pod Security Admission labels at the required "
                         "level.", check_pod_security_labels, schema=POD_SECURITY_SCHEMA,
-                        remediation="Label the namespace pod-security.kubernetes.io/enforce|warn|audit: restricted."),
+                        remediation="Label the namespace pod-security.kubernetes.io/enforce|warn|audit: restricted.",
+                        applies=of_kinds("core/Namespace")),
         resource_policy("k8s-service-type", "Services are ClusterIP unless their type is allowed by config.",
                         check_service_type, schema=SERVICE_TYPE_SCHEMA,
-                        remediation="Use ClusterIP behind the ingress gateway."),
+                        remediation="Use ClusterIP behind the ingress gateway.", applies=of_kinds("core/Service")),
         resource_policy("istio-gateway-tls", "Istio Gateways terminate TLS on HTTPS servers and redirect plain HTTP.",
-                        check_istio_gateway_tls, remediation="tls.mode SIMPLE + credentialName; httpsRedirect on HTTP."),
+                        check_istio_gateway_tls, remediation="tls.mode SIMPLE + credentialName; httpsRedirect on HTTP.",
+                        applies=of_kinds("networking.istio.io/Gateway")),
         resource_policy("istio-peer-authentication-strict", "Istio PeerAuthentication is never weaker than STRICT.",
                         check_peer_authentication,
                         schema={"meshRootNamespace": {"type": "string", "default": "istio-system",
@@ -753,7 +783,8 @@ def policies() -> list[ResourceValidationPolicy]:
                                 "permissivePorts": {"type": "array", "items": {"type": "integer"}, "default": [],
                                                     "description": "Ports that may be PERMISSIVE at port level "
                                                                    "(reviewed: a non-mesh Prometheus scraping metrics)."}},
-                        remediation="mtls.mode: STRICT, no PERMISSIVE/DISABLE port exceptions."),
+                        remediation="mtls.mode: STRICT, no PERMISSIVE/DISABLE port exceptions.",
+                        applies=of_kinds("security.istio.io/PeerAuthentication")),
         resource_policy("k8s-recommended-labels", "Workloads, pod templates and Services carry the recommended "
                         "app.kubernetes.io labels.", check_recommended_labels, schema=LABELS_SCHEMA, level=ADVISORY,
                         remediation="Add app.kubernetes.io/name, part-of and managed-by."),

@@ -199,6 +199,8 @@ class StackModel:
             workload.autoscalers = by_target.get((workload.namespace, workload.kind, workload.name), [])
         self._pools: list[Pool] | None = None
         self._index: dict[tuple[str, str, str], list[Workload]] | None = None
+        self._by_key: dict[tuple[str, str, str], Workload] | None = None
+        self._config_maps: dict[tuple[str, str], Any] | None = None
 
     def _add(self, resource: Any) -> None:
         if resource.resource_type in RELEASE_TYPES:
@@ -237,6 +239,14 @@ class StackModel:
     def targets(autoscaler: Autoscaler, workload: Workload) -> bool:
         return autoscaler.namespace == workload.namespace and autoscaler.target_name == workload.name \
             and autoscaler.target_kind == workload.kind
+
+    def target(self, autoscaler: Autoscaler) -> Workload | None:
+        """The workload `autoscaler` scales, if the stack defines it (`targets` without a scan of every workload)."""
+        if self._by_key is None:
+            self._by_key = {}
+            for w in self.workloads:
+                self._by_key.setdefault((w.namespace, w.kind, w.name), w)
+        return self._by_key.get((autoscaler.namespace, autoscaler.target_kind, autoscaler.target_name))
 
     def selected(self, namespace: str, selector: Any) -> list[Workload]:
         """Workloads of `namespace` whose pod labels the selector matches (indexed by one matchLabels pair)."""
@@ -344,7 +354,9 @@ class StackModel:
     def config_value(self, workload: Workload, key: str) -> str | None:
         """The value of env var `key` in the workload's main containers: a literal, a configMapKeyRef, or a
         ConfigMap loaded with envFrom (ConfigMaps of this stack only)."""
-        maps = {(namespace_of(c), metadata_name(c.props)): c for c in self.of("core/ConfigMap")}
+        if self._config_maps is None:
+            self._config_maps = {(namespace_of(c), metadata_name(c.props)): c for c in self.of("core/ConfigMap")}
+        maps = self._config_maps
         for ref in running_containers(workload.pod_spec):
             for env in items(ref.container, "env"):
                 if get(env, "name") != key:

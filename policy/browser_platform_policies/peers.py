@@ -17,7 +17,8 @@ from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidati
 from .config import Schema, per_resource, resource_policy, stack_policy, string_list
 from .kubernetes import _DIGEST, _all_containers, _subject, _workload, split_image
 from .model import StackModel, Workload, namespace_of
-from .props import as_int, get, items, kube_type, labels_match, metadata_name, str_map, truthy
+from .pools import EKS_CLUSTER, GKE_CLUSTER, is_kind_command, kind_document
+from .props import as_int, get, is_workload, items, kube_type, labels_match, metadata_name, str_map, truthy
 from .stack import _model
 
 # ---------------------------------------------------------------------------------------------------------
@@ -99,6 +100,7 @@ RBAC_SCHEMA: Schema = {
 }
 _ESCALATING_VERBS = {"escalate", "bind", "impersonate"}
 _READ_VERBS = {"get", "list", "watch", "*"}
+_WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 
 
 def _rule_problems(rule: Any) -> list[str]:
@@ -106,10 +108,21 @@ def _rule_problems(rule: Any) -> list[str]:
     resources = {str(r) for r in items(rule, "resources")}
     groups = {str(g) for g in items(rule, "apiGroups")}
     problems = []
+    if "*" in groups and "*" in resources and verbs & (_WRITE_VERBS | {"*"}):
+        problems.append("writes every resource of every API group")
     if "*" in verbs:
-        problems.append("grants every verb ('*')")
+        # '*' includes the escalating verbs where they mean something: escalate and bind on (Cluster)Roles,
+        # impersonate on users, groups and service accounts.
+        implied = []
+        if groups & {"rbac.authorization.k8s.io", "*"} and resources & {"roles", "clusterroles", "*"}:
+            implied += ["escalate", "bind"]
+        if groups & {"", "*"} and resources & {"users", "groups", "serviceaccounts", "*"}:
+            implied.append("impersonate")
+        problems.append(f"grants every verb ('*'){', ' + ', '.join(implied) + ' included' if implied else ''}")
     if "*" in resources and rule is not None and not get(rule, "nonResourceURLs"):
         problems.append("covers every resource ('*')")
+    if "*" in groups and "*" not in resources and resources:
+        problems.append(f"covers {', '.join(sorted(resources))} in every API group ('*' in apiGroups)")
     if verbs & _ESCALATING_VERBS:
         problems.append(f"grants {', '.join(sorted(verbs & _ESCALATING_VERBS))} (privilege escalation)")
     reads_secrets = ("secrets" in resources or "*" in resources) and ("" in groups or "*" in groups) \
@@ -248,7 +261,9 @@ REMOVED_APIS: dict[tuple[str, str], tuple[str, str]] = {
 }
 API_VERSION_SCHEMA: Schema = {
     "kubernetesVersion": {"type": "string", "pattern": r"^1\.\d+$", "default": "1.35",
-                          "description": "The cluster's Kubernetes minor version (the stack's cluster.kubernetesVersion)."},
+                          "description": "The cluster's Kubernetes minor version when the stack does not say: the "
+                                         "cluster resource of the stack (EKS version, GKE minMasterVersion, kind node "
+                                         "image) wins over it."},
 }
 _RESOURCE_TYPE = re.compile(r"^kubernetes:([A-Za-z0-9.-]+)/([A-Za-z0-9]+):([A-Za-z0-9]+)$")
 
@@ -270,12 +285,57 @@ def removed_api(resource_type: str, cluster_version: str) -> tuple[str, str, str
     return (version if group == "core" else api), entry[0], entry[1]
 
 
-def check_api_versions(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
-    found = removed_api(args.resource_type, str(cfg["kubernetesVersion"]))
-    if found is not None:
+_MINOR = re.compile(r"^v?1\.(\d+)(?:\.|-|$)")
+_KIND_IMAGE = re.compile(r":v1\.(\d+)\.")
+
+
+def _stack_minor(resource: Any) -> tuple[int, str] | None:
+    """(minor, where it was read) of the cluster a stack resource creates: EKS `version`, GKE `minMasterVersion`
+    (a minor or a full version; `latest` says nothing), kind's control-plane node image (`kindest/node:v1.35.0`)."""
+    if resource.resource_type == EKS_CLUSTER:
+        value, where = get(resource.props, "version"), "version"
+    elif resource.resource_type == GKE_CLUSTER:
+        value, where = get(resource.props, "minMasterVersion"), "minMasterVersion"
+    elif is_kind_command(resource.resource_type, resource.props):
+        images = [str(n.get("image", "")) for n in kind_document(resource.props).get("nodes") or []
+                  if isinstance(n, dict) and n.get("role", "control-plane") == "control-plane" and n.get("image")]
+        found = _KIND_IMAGE.search(images[0]) if images else None
+        return (int(found.group(1)), f"{resource.resource_type} {resource.name} node image {images[0]}") if found else None
+    else:
+        return None
+    match = _MINOR.match(str(value or ""))
+    return (int(match.group(1)), f"{resource.resource_type} {resource.name} {where} {value}") if match else None
+
+
+def cluster_version(resources: list[Any], cfg: Mapping[str, Any]) -> tuple[str, str]:
+    """(the cluster's minor version "1.N", where it comes from): the stack's cluster resource, else the policy's
+    kubernetesVersion. With several clusters the newest counts (an API removed there fails there)."""
+    found: list[tuple[int, str]] = []
+    for resource in resources:
+        with per_resource("k8s-api-versions", resource.urn):
+            minor = _stack_minor(resource)
+            if minor is not None:
+                found.append(minor)
+    if found:
+        minor, where = max(found)
+        return f"1.{minor}", where
+    return str(cfg["kubernetesVersion"]), "the policy's kubernetesVersion (no cluster resource in the stack)"
+
+
+def check_api_versions(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
+    version, source = cluster_version(list(args.resources), cfg)
+    for resource in args.resources:
+        found = removed_api(resource.resource_type, version)
+        if found is None:
+            continue
         api, removed, replacement = found
-        report(f"{_subject(args)} uses {api}, removed in Kubernetes {removed} (the cluster runs "
-               f"{cfg['kubernetesVersion']}): the API server rejects it. Fix: use {replacement}.", None)
+        kt = kube_type(resource.resource_type)
+        name = ""
+        with per_resource("k8s-api-versions", resource.urn):
+            name = metadata_name(resource.props) if kt is not None else ""
+        report(f"{kt.kind if kt else resource.resource_type} '{name or resource.name}' uses {api}, removed in "
+               f"Kubernetes {removed} (the cluster runs {version}, from {source}): the API server rejects it. Fix: use "
+               f"{replacement}.", resource.urn)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -399,18 +459,18 @@ def policies() -> list[Any]:
                      "ServiceAccount of the stack that disables it.", check_token_automount_effective,
                      remediation="automountServiceAccountToken: false on the pod or its ServiceAccount."),
         resource_policy("k8s-default-service-account", "Workloads run under a ServiceAccount of their own, not "
-                        "'default'.", check_default_service_account, remediation="Set serviceAccountName."),
+                        "'default'.", check_default_service_account, remediation="Set serviceAccountName.", applies=is_workload),
         resource_policy("k8s-image-pull-policy", "Images not pinned by digest are pulled with imagePullPolicy Always.",
                         check_pull_policy, schema=PULL_POLICY_SCHEMA,
-                        remediation="Pin by digest, or imagePullPolicy: Always."),
+                        remediation="Pin by digest, or imagePullPolicy: Always.", applies=is_workload),
         resource_policy("k8s-rbac-least-privilege", "Roles grant no wildcard, escalation or namespace-wide Secret "
                         "access; cluster-admin is bound only to system subjects.", check_rbac, schema=RBAC_SCHEMA,
                         remediation="List verbs and resources explicitly; bind narrower roles."),
         resource_policy("k8s-pod-security-baseline", "Pods use no unsafe sysctls, hostPorts, procMount, SELinux or "
                         "AppArmor overrides (Pod Security Standards baseline).", check_baseline, schema=BASELINE_SCHEMA,
-                        remediation="Remove the override."),
-        resource_policy("k8s-api-versions", "Objects use API versions the cluster's Kubernetes version still serves.",
-                        check_api_versions, schema=API_VERSION_SCHEMA, remediation="Use the replacement API version."),
+                        remediation="Remove the override.", applies=is_workload),
+        stack_policy("k8s-api-versions", "Objects use API versions the cluster's Kubernetes version still serves.",
+                     check_api_versions, schema=API_VERSION_SCHEMA, remediation="Use the replacement API version."),
         stack_policy("network-policy-selects-pods", "NetworkPolicies with a pod selector select pods of the stack.",
                      check_network_policy_targets, remediation="Match the workload's pod labels."),
         stack_policy("workload-has-pdb", "Long-running workloads with more than one replica have a "

@@ -7,6 +7,7 @@ here works on proxies and on plain dicts alike, so unit tests can pass either.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ def get(obj: Any, *path: str | int, default: Any = None) -> Any:
     """
     current = obj
     for key in path:
+        if type(current) is dict:  # the common case (server.py hands over plain dicts): no ABC checks
+            current = current.get(key)
+            if current is None:
+                return default
+            continue
         if isinstance(key, int):
             if not isinstance(current, Sequence) or isinstance(current, str) or not -len(current) <= key < len(current):
                 return default
@@ -40,6 +46,8 @@ def get(obj: Any, *path: str | int, default: Any = None) -> Any:
 def items(obj: Any, *path: str) -> list[Any]:
     """The list at `path` (empty when missing)."""
     value = get(obj, *path, default=None)
+    if type(value) is list:
+        return list(value)
     if isinstance(value, Sequence) and not isinstance(value, str):
         return [value[i] for i in range(len(value))]
     return []
@@ -48,6 +56,8 @@ def items(obj: Any, *path: str) -> list[Any]:
 def mapping(obj: Any, *path: str) -> dict[str, Any]:
     """The mapping at `path` as a plain dict of its (proxied) values (empty when missing)."""
     value = get(obj, *path, default=None)
+    if type(value) is dict:
+        return {str(k): v for k, v in value.items()}
     if isinstance(value, Mapping):
         return {str(k): value[k] for k in value}
     return {}
@@ -149,6 +159,7 @@ class KubeType:
 _KUBE_TOKEN = re.compile(r"^kubernetes:([^/:]+)/([^:]+):(\w+)$")
 
 
+@functools.lru_cache(maxsize=1024)
 def kube_type(resource_type: str) -> KubeType | None:
     """`kubernetes:apps/v1:Deployment` -> (apps, v1, Deployment); CustomResources keep their group. None otherwise."""
     match = _KUBE_TOKEN.match(resource_type)
@@ -265,3 +276,14 @@ def labels_match(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) 
 
 def selector_is_empty(selector: Any) -> bool:
     return not str_map(selector, "matchLabels") and not items(selector, "matchExpressions")
+
+
+def of_kinds(*group_kinds: str) -> Any:
+    """A `resource_policy(applies=...)` predicate: the resource types of these group/kinds ("core/Service")."""
+    wanted = frozenset(group_kinds)
+
+    def applies(resource_type: str) -> bool:
+        kt = kube_type(resource_type)
+        return kt is not None and kt.group_kind in wanted
+
+    return applies

@@ -70,12 +70,17 @@ def _claim_spec_requests(resource: Any, title: str, path: str, spec: Any) -> Sto
     return StorageRequest(resource, f"{title} ({path})" if path else title, None if name is None else str(name))
 
 
+_LEAVES = (str, float, int, bool, type(None))
+
+
 def _walk_storage_specs(value: Any, path: str) -> Iterator[tuple[str, Any, bool]]:
     """(path, spec holding storageClassName, is a persistence toggle) for every volumeClaimTemplate and every
     enabled `persistence` block in a values / spec tree."""
     if isinstance(value, Mapping):
         for key in value:
             child = value[key]
+            if isinstance(child, _LEAVES):
+                continue  # nothing to find below a scalar (most of a tree): no path built for it
             here = f"{path}.{key}" if path else str(key)
             if key == "volumeClaimTemplate" and isinstance(child, Mapping):
                 yield here, get(child, "spec", default={}), False
@@ -86,14 +91,17 @@ def _walk_storage_specs(value: Any, path: str) -> Iterator[tuple[str, Any, bool]
             yield from _walk_storage_specs(child, here)
     elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
         for index in range(len(value)):
-            yield from _walk_storage_specs(value[index], f"{path}[{index}]")
+            child = value[index]
+            if not isinstance(child, _LEAVES):
+                yield from _walk_storage_specs(child, f"{path}[{index}]")
 
 
 def storage_requests(model: StackModel) -> list[StorageRequest]:
     found: list[StorageRequest] = []
     releases = {r.urn for r in model.releases}
+    skipped = set(model.skipped)
     for resource in model.resources:
-        if resource.urn in model.skipped:
+        if resource.urn in skipped:
             continue
         with per_resource("storage-class-exists", resource.urn):
             found.extend(_requests_of(resource, resource.urn in releases))

@@ -12,16 +12,21 @@ of a request sees the same read-only props proxies and, for stack policies, the 
 preview-time `UnknownValueError` diagnostic and not-applicable answers are produced exactly as the library
 does (tests/policy/test_server.py compares both on every stack). It only installs on the pulumi_policy
 versions it was written against; on any other version the library's own methods stay (slower, same result).
+
+Beyond that hoisting (each found with cProfile on a 1,000-workload stack, policy/README.md "Performance"): the
+Struct is converted without json_format and handed over as plain dicts when nothing in it is unknown (the
+proxy could never raise), the policies a request runs are planned once per configuration and resource type
+(`resource_policy(applies=...)` leaves out types a policy cannot report on), and providers are converted once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from inspect import isawaitable
 from typing import Any
 
-from google.protobuf import json_format
 from pulumi.runtime import proto
 from pulumi_policy import (
     EnforcementLevel,
@@ -31,9 +36,19 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 from pulumi_policy import policy as _library
-from pulumi_policy.deserialize import deserialize_properties
-from pulumi_policy.policy import PolicyResource
-from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+from pulumi_policy.deserialize import SPECIAL_SIG_KEY, deserialize_properties
+from pulumi_policy.policy import PolicyProviderResource, PolicyResource
+from pulumi_policy.proxy import (
+    UNKNOWN_ARCHIVE_VALUE,
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_ASSET_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+    UnknownValueError,
+    unknown_checking_proxy,
+)
 
 SUPPORTED_VERSIONS = ("1.21.",)
 _SERVICER: Any = getattr(_library, "_PolicyAnalyzerServicer", None)
@@ -47,8 +62,74 @@ def _private(servicer: Any, name: str) -> Any:
     return getattr(servicer, f"_PolicyAnalyzerServicer__{name}")
 
 
+_UNKNOWNS = frozenset((UNKNOWN_BOOLEAN_VALUE, UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, UNKNOWN_ARRAY_VALUE,
+                       UNKNOWN_ASSET_VALUE, UNKNOWN_ARCHIVE_VALUE, UNKNOWN_OBJECT_VALUE))
+
+
+class _Found:
+    """What a conversion met on its way: an unknown sentinel, a special-signature map (secret, asset)."""
+
+    __slots__ = ("special", "unknown")
+
+    def __init__(self) -> None:
+        self.unknown = False
+        self.special = False
+
+
+def _value(value: Any, found: _Found) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        text = value.string_value
+        if text in _UNKNOWNS:
+            found.unknown = True
+        return text
+    if kind == "struct_value":
+        return _struct(value.struct_value, found)
+    if kind == "list_value":
+        return [_value(item, found) for item in value.list_value.values]
+    if kind == "number_value":
+        number = value.number_value
+        if math.isinf(number) or math.isnan(number):
+            raise ValueError("Fail to serialize Infinity or NaN for Value.number_value")  # as json_format does
+        return number
+    if kind == "bool_value":
+        return value.bool_value
+    return None  # null_value, or unset: json_format treats both as null
+
+
+def _struct(message: Any, found: _Found) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, item in message.fields.items():
+        # Strings (most leaves of a Kubernetes object) inline: one call per leaf less.
+        if item.WhichOneof("kind") == "string_value":
+            text = item.string_value
+            if text in _UNKNOWNS:
+                found.unknown = True
+            result[key] = text
+        else:
+            result[key] = _value(item, found)
+    if SPECIAL_SIG_KEY in result:
+        found.special = True
+    return result
+
+
+def struct_to_dict(properties: Any) -> tuple[dict[str, Any], bool, bool]:
+    """`json_format.MessageToDict(properties)` for a Struct (same values: numbers as floats, null as None),
+    several times faster, plus whether it holds an unknown sentinel and a special-signature map."""
+    found = _Found()
+    result = _struct(properties, found)
+    return result, found.unknown, found.special
+
+
 def _props(properties: Any) -> Any:
-    return unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(properties)))
+    """The props every policy of a request reads. The library wraps them in its unknown-checking proxy; when
+    nothing in them is unknown the proxy can never raise, so they are handed over as plain dicts and lists
+    (the helpers in props.py read both; the library's proxies are no more read-only than dicts). Secrets and
+    assets go through the library's own `deserialize_properties`."""
+    raw, unknown, special = struct_to_dict(properties)
+    if special:
+        raw = deserialize_properties(raw)
+    return unknown_checking_proxy(raw) if unknown else raw
 
 
 def _run(servicer: Any, response: Any, policy: Any, args: Any, report: Any) -> None:
@@ -81,27 +162,92 @@ def _active(servicer: Any, policy: Any, kind: type) -> EnforcementLevel | None:
     return EnforcementLevel.MANDATORY if level == EnforcementLevel.REMEDIATE else level
 
 
+class _Plan:
+    """What a request runs, worked out once per configuration (and resource type) instead of once per request:
+    each active policy with its level and config. `Configure` replaces the servicer's level and config dicts,
+    so a plan is valid while those two objects are the ones it was made from."""
+
+    def __init__(self, servicer: Any) -> None:
+        self.levels = _private(servicer, "policy_pack_config_enforcement_level")
+        self.config = _private(servicer, "policy_pack_config")
+        self.by_type: dict[str, list[tuple[Any, EnforcementLevel | None, Any]]] = {}
+        self.stack: list[tuple[Any, EnforcementLevel, Any]] | None = None
+
+    def current(self, servicer: Any) -> bool:
+        return self.levels is _private(servicer, "policy_pack_config_enforcement_level") \
+            and self.config is _private(servicer, "policy_pack_config")
+
+
+def _plan(servicer: Any) -> _Plan:
+    plan = getattr(servicer, "_browser_platform_plan", None)
+    if plan is None or not plan.current(servicer):
+        plan = _Plan(servicer)
+        servicer._browser_platform_plan = plan
+    return plan
+
+
+def _resource_plan(servicer: Any, resource_type: str) -> list[tuple[Any, EnforcementLevel | None, Any]]:
+    """The resource policies to run on `resource_type`, in pack order: (policy, level, config), level None for
+    a policy without validate (answered not-applicable, as the library does). A policy whose `applies_to`
+    (config.resource_policy's `applies`) rejects the type is left out: it would return without a word."""
+    plan = _plan(servicer)
+    entries = plan.by_type.get(resource_type)
+    if entries is None:
+        entries = []
+        for policy in _private(servicer, "policies"):
+            level = _active(servicer, policy, ResourceValidationPolicy)
+            if level is None:
+                continue
+            if not policy.has_validation():
+                entries.append((policy, None, None))
+                continue
+            applies = getattr(policy, "applies_to", None)
+            if applies is not None and not applies(resource_type):
+                continue
+            entries.append((policy, level, servicer._get_policy_config(policy.name)))
+        plan.by_type[resource_type] = entries
+    return entries
+
+
+_PROVIDERS: dict[tuple[str, str, str, bytes], PolicyProviderResource] = {}
+"""Provider resources by their wire form: every resource of a stack names one of a few providers, whose
+properties (a kubeconfig, a region) the library converts again for each resource."""
+
+
+def _provider(request: Any) -> PolicyProviderResource | None:
+    if not request.HasField("provider"):
+        return None
+    wire = request.provider
+    key = (wire.type, wire.urn, wire.name, wire.properties.SerializeToString(deterministic=True))
+    provider = _PROVIDERS.get(key)
+    if provider is None:
+        if len(_PROVIDERS) >= 64:
+            _PROVIDERS.clear()
+        provider = _PROVIDERS[key] = PolicyProviderResource(wire.type, _props(wire.properties), wire.urn, wire.name)
+    return provider
+
+
 def analyze(self: Any, request: Any, _context: Any) -> Any:
     self._configure_runtime_settings()
     response = proto.AnalyzeResponse()
+    entries = _resource_plan(self, request.type)
+    if not entries:
+        return response
     props: Any = None
     options: Any = None
     provider: Any = None
-    for policy in _private(self, "policies"):
-        level = _active(self, policy, ResourceValidationPolicy)
+    tags = _private(self, "stack_tags")
+    for policy, level, config in entries:
         if level is None:
-            continue
-        if not policy.has_validation():
             response.not_applicable.append(proto.PolicyNotApplicable(
                 policy_name=policy.name, reason="Policy does not implement validate"))
             continue
         if props is None:
             props = _props(request.properties)
             options = self._get_resource_options(request)
-            provider = self._get_provider_resource(request)
+            provider = _provider(request)
         report = self._create_report_violation(response, policy.name, policy.description, level, policy.severity)
-        args = ResourceValidationArgs(request.type, props, request.urn, request.name, options, provider,
-                                      self._get_policy_config(policy.name), _private(self, "stack_tags"))
+        args = ResourceValidationArgs(request.type, props, request.urn, request.name, options, provider, config, tags)
         _run(self, response, policy, args, report)
     return response
 
@@ -111,7 +257,7 @@ def _stack_resources(self: Any, request: Any) -> list[PolicyResource]:
     wiring: list[tuple[PolicyResource, Any]] = []
     for r in request.resources:
         resource = PolicyResource(r.type, _props(r.properties), r.urn, r.name, self._get_resource_options(r),
-                                  self._get_provider_resource(r), None, [], {})
+                                  _provider(r), None, [], {})
         by_urn[resource.urn] = resource
         wiring.append((resource, r))
     for resource, r in wiring:
@@ -123,18 +269,26 @@ def _stack_resources(self: Any, request: Any) -> list[PolicyResource]:
     return [resource for resource, _ in wiring]
 
 
+def _stack_plan(servicer: Any) -> list[tuple[Any, EnforcementLevel, Any]]:
+    plan = _plan(servicer)
+    if plan.stack is None:
+        plan.stack = []
+        for policy in _private(servicer, "policies"):
+            level = _active(servicer, policy, StackValidationPolicy)
+            if level is not None:
+                plan.stack.append((policy, level, servicer._get_policy_config(policy.name)))
+    return plan.stack
+
+
 def analyze_stack(self: Any, request: Any, _context: Any) -> Any:
     self._configure_runtime_settings()
     response = proto.AnalyzeResponse()
     resources: list[PolicyResource] | None = None
-    for policy in _private(self, "policies"):
-        level = _active(self, policy, StackValidationPolicy)
-        if level is None:
-            continue
+    for policy, level, config in _stack_plan(self):
         if resources is None:
             resources = _stack_resources(self, request)
         report = self._create_report_violation(response, policy.name, policy.description, level, policy.severity)
-        args = StackValidationArgs(resources, self._get_policy_config(policy.name), _private(self, "stack_tags"))
+        args = StackValidationArgs(resources, config, _private(self, "stack_tags"))
         _run(self, response, policy, args, report)
     return response
 

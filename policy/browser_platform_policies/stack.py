@@ -106,8 +106,15 @@ def _check_pdb(model: StackModel, pdb: Any, covered: dict[str, list[str]], repor
         # The disruption controller then wants 0 healthy pods: every eviction is allowed, the PDB protects nothing.
         report(f"PodDisruptionBudget {namespace}/{name} sets neither minAvailable nor maxUnavailable, so it allows "
                "every disruption. Fix: maxUnavailable: 1.", pdb.urn)
+    never = _never_disrupts(min_available, max_unavailable)
+    if never:
+        # Zero at any replica count: also for pods the stack does not define (a chart's, an operator's).
+        report(f"PodDisruptionBudget {namespace}/{name} ({never}) allows 0 disruptions at any replica count: every "
+               "node drain and cluster upgrade would hang on its pods. Fix: maxUnavailable: 1.", pdb.urn)
     for workload in workloads:
         covered.setdefault(workload.urn, []).append(name)
+        if never:
+            continue  # reported above
         replicas = workload.min_replicas
         if max_unavailable is not None:
             allowed = _scaled(max_unavailable, replicas, round_up=True)
@@ -123,10 +130,30 @@ def _check_pdb(model: StackModel, pdb: Any, covered: dict[str, list[str]], repor
                    "maxUnavailable: 1 (or minAvailable below the minimum replicas).", pdb.urn)
 
 
+def _never_disrupts(min_available: Any, max_unavailable: Any) -> str | None:
+    """The PDB's own setting when it allows zero disruptions whatever the replicas: maxUnavailable 0 / 0%, or
+    (without maxUnavailable) minAvailable 100%."""
+    if max_unavailable is not None:
+        text = str(max_unavailable).strip()
+        zero = _percent(text) == 0 if text.endswith("%") else as_int(max_unavailable) == 0
+        return f"maxUnavailable {text if text.endswith('%') else as_int(max_unavailable)}" if zero else None
+    if min_available is not None and str(min_available).strip().endswith("%") and \
+            (_percent(str(min_available).strip()) or 0) >= 100:
+        return f"minAvailable {min_available}"
+    return None
+
+
+def _percent(text: str) -> float | None:
+    try:
+        return float(text[:-1])
+    except ValueError:
+        return None
+
+
 def check_autoscaler_targets(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     model = _model(args, "autoscaler-target-exists")
     for autoscaler in model.autoscalers:
-        if not any(model.targets(autoscaler, w) for w in model.workloads):
+        if model.target(autoscaler) is None:
             report(f"{autoscaler.title} targets {autoscaler.target_kind} {autoscaler.namespace}/{autoscaler.target_name}, "
                    "which this stack does not define. Fix: correct scaleTargetRef (kind, name, namespace).",
                    autoscaler.resource.urn)

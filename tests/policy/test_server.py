@@ -106,3 +106,24 @@ def test_same_answers_on_the_violating_cases(evaluated: Callable[[str], StackEva
     resources = mutated(evaluated(case.stack).resources)
     case.mutate(resources)
     assert compare({**config_document(case.stack), **case.config, "all": "mandatory"}, resources), case.id
+
+
+def test_struct_conversion_gives_what_json_format_gives_and_proxies_only_unknowns() -> None:
+    """server.struct_to_dict replaces json_format.MessageToDict; props are plain unless something is unknown."""
+    from browser_platform_policies import server as shared
+    from google.protobuf import json_format
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
+
+    secret = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "value": "s3cret"}
+    value = {"a": 1.0, "b": [True, None, "x", {"c": [[1.5]]}], "d": {}, "e": [], "f": secret}
+    message = struct(value)
+    raw, unknown, special = shared.struct_to_dict(message)
+    assert raw == json_format.MessageToDict(message) and not unknown and special
+    props = shared._props(message)
+    assert type(props) is dict and props["f"] == "s3cret" and props["b"][3]["c"] == [[1.5]]
+    message = struct({"spec": {"list": ["ok", UNKNOWN_STRING_VALUE]}})
+    assert shared.struct_to_dict(message)[1]
+    proxied = shared._props(message)
+    assert proxied["spec"]["list"][0] == "ok"
+    with pytest.raises(UnknownValueError):
+        _ = proxied["spec"]["list"][1]
