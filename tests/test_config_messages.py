@@ -40,12 +40,12 @@ def test_other_unquoted_numbers_say_to_quote_them() -> None:
 
 def test_unknown_nested_key_without_a_suggestion_has_a_separator() -> None:
     (message,) = problems({"ingress": {"host": "api.localtest.me", "tls": {"issuer": "selfSigned"}, "zzzz": 1}})
-    assert message == "browser-platform:ingress.zzzz: unknown key; allowed keys: host, tls"
+    assert message == "browser-platform:ingress.zzzz: unknown key; allowed keys: edge, host, tls"
 
 
 def test_unknown_nested_key_with_a_suggestion() -> None:
     (message,) = problems({"ingress": {"host": "api.localtest.me", "tls": {"issuer": "selfSigned"}, "hots": 1}})
-    assert message == "browser-platform:ingress.hots: unknown key; did you mean 'host'? allowed keys: host, tls"
+    assert message == "browser-platform:ingress.hots: unknown key; did you mean 'host'? allowed keys: edge, host, tls"
 
 
 @pytest.mark.parametrize(("value", "shape"), [([1, 2], "a list"), (None, "empty (null)"), ("x", 'text "x"')])
