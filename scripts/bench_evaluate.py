@@ -13,6 +13,9 @@ then run it), after one warm-up process whose figures are dropped. Columns:
 - `imports s`: the seconds `python -X importtime` attributes to imports in one more process (its own overhead
   included), and `cloud SDK`: the cloud SDKs that process imported, with the subpackages it loaded.
 - `warm s`: further evaluations inside that already-warm process (median): the program itself, no imports.
+- `SDK cpu s`: the CPU time of a fresh process that only imports the SDK modules (pulumi, grpc, protobuf and
+  the Pulumi provider packages, with exactly the subpackages the stack loaded) and runs nothing (median): the
+  floor no change to this program's own code can go below.
 
 The child processes may write bytecode caches (`__pycache__/`, ignored by git) even when PYTHONDONTWRITEBYTECODE
 is set here: the Pulumi CLI does not set it, so a developer's second preview reads compiled modules.
@@ -39,6 +42,7 @@ from offline.harness import stack_names  # noqa: E402
 
 CHILD = """
 import json, sys, time
+SDK_PACKAGES = %r
 from offline.harness import evaluate_stack
 evaluation = evaluate_stack(sys.argv[1])
 warm = []
@@ -49,9 +53,24 @@ for _ in range(int(sys.argv[2])):
 loaded = [name.split(".") for name, module in sys.modules.items() if type(module).__name__ == "module"]
 sdk = [f"{top[7:]}[{','.join(sorted({parts[1] for parts in loaded if parts[0] == top and len(parts) > 2}))}]"
        for top in ("pulumi_aws", "pulumi_gcp") if top in sys.modules]
+sdk_modules = [name for name, module in sys.modules.items()
+               if name.split(".")[0] in SDK_PACKAGES and type(module).__name__ == "module"]
 print(json.dumps({"resources": len(evaluation.resources), "k8s": len(evaluation.kubernetes_objects()),
-                  "warm": warm, "sdk": sdk}))
+                  "warm": warm, "sdk": sdk, "sdk_modules": sdk_modules}))
 """
+SDK_PACKAGES = ("pulumi", "pulumi_aws", "pulumi_gcp", "pulumi_kubernetes", "pulumi_command", "grpc", "google")
+"""Top-level packages that are the SDKs' (and their gRPC and protobuf runtime), not this program's."""
+IMPORT_ONLY = """
+import importlib, json, resource, sys
+for name in json.loads(sys.stdin.read()):
+    try:
+        importlib.import_module(name).__dict__  # noqa: B018 - loads a lazily imported SDK subpackage
+    except ImportError:
+        pass  # a module some package registers under a name that cannot be imported on its own
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(usage.ru_utime + usage.ru_stime)
+"""
+CHILD = CHILD % (SDK_PACKAGES,)
 IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \| (\S.*)$")
 
 
@@ -85,13 +104,20 @@ def import_seconds(importtime_report: str) -> float:
     return total / 1e6
 
 
+def import_only_cpu(modules: list[str]) -> float:
+    """CPU seconds of a fresh process importing only `modules` (in the order the evaluation loaded them)."""
+    result = subprocess.run([sys.executable, "-c", IMPORT_ONLY], input=json.dumps(modules), cwd=REPO_ROOT,
+                            env=child_env(), capture_output=True, text=True, check=True)
+    return float(result.stdout.strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="fresh processes per stack (default 3)")
     parser.add_argument("stacks", nargs="*", help="stacks to measure (default: every Pulumi.<stack>.yaml)")
     args = parser.parse_args()
     print(f"{'stack':<10} {'resources':>9} {'k8s objects':>11} {'process s':>9} {'cpu s':>6} {'imports s':>9} "
-          f"{'warm s':>6}  cloud SDK")
+          f"{'warm s':>6} {'SDK cpu s':>9}  cloud SDK")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     for stack in args.stacks or stack_names():
@@ -102,9 +128,10 @@ def main() -> None:
             walls.append(wall)
             cpus.append(cpu)
         report, _wall, _cpu, stderr = run_child(stack, "-X", "importtime", warm=args.repeat)
+        sdk_cpu = statistics.median(import_only_cpu(report["sdk_modules"]) for _ in range(args.repeat))
         print(f"{stack:<10} {report['resources']:>9} {report['k8s']:>11} {statistics.median(walls):>9.2f} "
               f"{statistics.median(cpus):>6.2f} {import_seconds(stderr):>9.2f} {statistics.median(report['warm']):>6.2f}"
-              f"  {', '.join(report['sdk']) or 'none'}", flush=True)
+              f" {sdk_cpu:>9.2f}  {', '.join(report['sdk']) or 'none'}", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@ exactly what pulumi_policy's own methods answer: every stack, and every violatin
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 
 from offline.harness import StackEvaluation, stack_names
@@ -59,8 +61,51 @@ request of every case afresh."""
 def library_response(method: Any, instance: Any, request: Any, configuration: str) -> Any:
     key = (configuration, method.__name__, request.SerializeToString(deterministic=True))
     if key not in LIBRARY_RESPONSES:
-        LIBRARY_RESPONSES[key] = method(instance, request, None)
+        with struct_to_dict_once():
+            LIBRARY_RESPONSES[key] = method(instance, request, None)
     return LIBRARY_RESPONSES[key]
+
+
+STRUCT_DICTS: dict[bytes, dict[str, Any]] = {}
+"""`json_format.MessageToDict` of each distinct properties Struct the library has converted, by its bytes."""
+
+
+class _JsonFormatOnce:
+    """`google.protobuf.json_format` as pulumi_policy's servicer sees it inside `struct_to_dict_once`."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(json_format, name)
+
+    @staticmethod
+    def MessageToDict(message: Any, **options: Any) -> Any:  # noqa: N802 - the name the library calls
+        if options or not isinstance(message, struct_pb2.Struct):
+            return json_format.MessageToDict(message, **options)
+        key = message.SerializeToString(deterministic=True)
+        if key not in STRUCT_DICTS:
+            STRUCT_DICTS[key] = json_format.MessageToDict(message)
+        return STRUCT_DICTS[key]
+
+
+@contextmanager
+def struct_to_dict_once() -> Iterator[None]:
+    """While the library answers, convert each distinct properties Struct to a dict once, not once per policy.
+
+    The library's AnalyzeStack turns every resource's properties into a dict for every stack policy (31 times
+    the stack per request): a large part of the violating cases' time. `MessageToDict` is a pure function of
+    the message, and Analyze, AnalyzeStack and the provider lookup (all this context runs) hand its result
+    only to `deserialize_properties`, which builds new containers and keeps none of the dict
+    (test_the_library_keeps_no_part_of_the_converted_dict). So every policy still gets its own fresh objects,
+    exactly as in the library, and its answers are unchanged
+    (test_converting_once_leaves_the_library_answers_unchanged). Only pulumi_policy's module is switched;
+    the shared methods under test convert with the real function."""
+    from pulumi_policy import policy as library
+
+    real = library.json_format
+    library.json_format = _JsonFormatOnce()  # pyright: ignore[reportAttributeAccessIssue]
+    try:
+        yield
+    finally:
+        library.json_format = real
 
 
 def answers(instance: Any, wire: tuple[list[Any], Any], shared: bool,
@@ -127,3 +172,44 @@ def test_struct_conversion_gives_what_json_format_gives_and_proxies_only_unknown
     assert proxied["spec"]["list"][0] == "ok"
     with pytest.raises(UnknownValueError):
         _ = proxied["spec"]["list"][1]
+def test_the_library_keeps_no_part_of_the_converted_dict(evaluated: Callable[[str], StackEvaluation]) -> None:
+    """What makes `struct_to_dict_once` safe: the library passes `MessageToDict`'s result only to
+    `deserialize_properties`, whose result shares no dict or list with it (and it leaves it unchanged)."""
+    import inspect
+
+    from pulumi_policy import policy as library
+    from pulumi_policy.deserialize import deserialize_properties
+
+    methods = [getattr(library._PolicyAnalyzerServicer, name)
+               for name in ("Analyze", "AnalyzeStack", "_get_provider_resource")]
+    uses = [line.strip() for method in methods for line in inspect.getsource(method).splitlines() if "json_format." in line]
+    assert len(uses) == 3 and all("deserialize_properties(json_format.MessageToDict(" in line for line in uses), uses
+
+    def containers(value: Any) -> list[Any]:
+        if isinstance(value, dict):
+            return [value, *(c for item in value.values() for c in containers(item))]
+        if isinstance(value, list):
+            return [value, *(c for item in value for c in containers(item))]
+        return []
+
+    for resource in evaluated("prod").resources:
+        converted = json_format.MessageToDict(struct(resource.inputs))
+        before = json.dumps(converted, sort_keys=True)
+        result = deserialize_properties(converted)
+        assert not {id(c) for c in containers(converted)} & {id(c) for c in containers(result)}, resource.urn
+        assert json.dumps(converted, sort_keys=True) == before, resource.urn
+
+
+def test_converting_once_leaves_the_library_answers_unchanged(evaluated: Callable[[str], StackEvaluation]) -> None:
+    from browser_platform_policies import server
+
+    document = {**config_document("dev"), "all": "mandatory"}
+    instance = servicer(document)
+    single, whole = requests(evaluated("dev").resources)
+    plain = [server.ORIGINAL_ANALYZE(instance, r, None) for r in single] + [server.ORIGINAL_ANALYZE_STACK(instance, whole, None)]
+    with struct_to_dict_once():
+        once = [server.ORIGINAL_ANALYZE(instance, r, None) for r in single] \
+            + [server.ORIGINAL_ANALYZE_STACK(instance, whole, None)]
+        again = server.ORIGINAL_ANALYZE_STACK(instance, whole, None)  # every Struct now answered from the memo
+    assert [r.SerializeToString(deterministic=True) for r in once] == [r.SerializeToString(deterministic=True) for r in plain]
+    assert again.SerializeToString(deterministic=True) == plain[-1].SerializeToString(deterministic=True)
