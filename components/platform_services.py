@@ -222,8 +222,9 @@ class PlatformServices:
             if config.ingress is not None and self.tls is not None and self.mesh.gateway is not None:
                 edge = config.ingress.edge
                 # The longest session of the browser pools the public API calls decides the WebSocket timeout.
-                public_api = next(name for name, spec in config.callers() if isinstance(spec, ApiWorkload) and spec.public)
-                called = set(config.workloads[public_api].calls)
+                public_api, public_spec = next((name, spec) for name, spec in config.callers()
+                                               if isinstance(spec, ApiWorkload) and spec.public)
+                called = set(public_spec.calls)
                 longest_session = max((spec.session_timeout_seconds for name, spec in config.browser_pools()
                                        if name in called), default=0)
                 public = PublicRoute(
