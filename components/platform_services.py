@@ -35,9 +35,19 @@ from .services.mesh import (
     sidecar_annotations,
     sidecar_pod_cost,
 )
+from .services.alerting import AlertReceivers, ServiceLevelAlerts, ServiceLevelAlertsArgs, SloTargets
 from .services.metrics_server import MetricsServer, MetricsServerArgs
-from .services.monitoring import PROMETHEUS_URL, MonitoringStack, MonitoringStackArgs, PlatformMonitors, PlatformMonitorsArgs
+from .services.monitoring import (
+    MONITORING_NAMESPACE,
+    PROMETHEUS_URL,
+    RELEASE_NAME,
+    MonitoringStack,
+    MonitoringStackArgs,
+    PlatformMonitors,
+    PlatformMonitorsArgs,
+)
 from .services.tls import Tls, TlsArgs
+from .services.tracing import Tracing, TracingArgs, extension_providers, grafana_values
 from .workloads.group import WorkloadHooks, Workloads
 
 GATEWAY_SERVICE_ANNOTATIONS = {
@@ -84,6 +94,7 @@ class PlatformServices:
                 ingress_namespace=config.ingress_namespace,
                 gateway=gateway,
                 http01_ingress=ingress is not None and ingress.tls.acme_over_http,
+                extension_providers=extension_providers() if config.tracing_enabled else [],
             ), opts=opts)
             services.wait_for.append(services.mesh)
         if "monitoring" in enabled:
@@ -93,6 +104,8 @@ class PlatformServices:
                 platform_namespace=config.namespace,
                 highly_available=cloud,
                 storage_class=cluster.storage_class or built_in_storage_class(cluster.flavor),
+                alert_receivers=AlertReceivers(config.observability.alerting, secrets),
+                extra_values=grafana_values() if config.tracing_enabled else {},
             ), opts=opts)
         if "tls" in enabled and ingress is not None and services.mesh is not None:
             assert services.mesh.ingress_namespace is not None and services.mesh.gateway is not None
@@ -172,6 +185,7 @@ class PlatformServices:
                 workloads=workloads,
                 browser_grace_seconds=browser.termination_grace_seconds,
             ), opts=self.opts)
+        self._attach_observability(workloads)
         if self.keda_enabled:
             assert browser.autoscaling is not None and self.monitoring is not None  # config validation ensures both
             Keda("keda", KedaArgs(
@@ -185,3 +199,29 @@ class PlatformServices:
                 after=[self.monitoring.release, *self.wait_for],
             ), opts=self.opts)
 
+
+    def _attach_observability(self, workloads: Workloads) -> None:
+        """Tracing (collector, Tempo, the mesh-wide Telemetry) and the SLO alerts, about the given services."""
+        config = self.config
+        cloud = self.cluster.flavor != "kind"
+        if config.tracing_enabled and self.mesh is not None and self.monitoring is not None:
+            exporting = [config.namespace] + ([config.ingress_namespace] if self.mesh.gateway is not None else [])
+            Tracing("tracing", TracingArgs(
+                settings=config.observability.tracing,
+                storage_class=self.cluster.storage_class or built_in_storage_class(self.cluster.flavor),
+                exporting_namespaces=exporting,
+                reader_namespace=MONITORING_NAMESPACE,
+                platform_namespace=config.namespace,
+                mesh_releases=self.mesh.crd_releases,
+                highly_available=cloud,
+                after=[workloads],
+            ), opts=self.opts)
+        if self.monitoring is not None and config.observability.slos.enabled:
+            ServiceLevelAlerts("service-levels", ServiceLevelAlertsArgs(
+                targets=SloTargets(namespace=config.namespace, api_services=[workloads.api.service_name],
+                                   browser_services=[workloads.browser.service_name]),
+                slos=config.observability.slos,
+                crd_release=self.monitoring.release,
+                labels={"app.kubernetes.io/part-of": "browser-platform", "app.kubernetes.io/managed-by": "pulumi",
+                        "release": RELEASE_NAME},
+            ), opts=self.opts)

@@ -158,7 +158,8 @@ def platform_services_for(config: PlatformConfig) -> tuple[PlatformLayer, ...]:
     ingress = config.ingress is not None and mesh
     keda = config.autoscaling.keda.enabled and config.workloads.browser.autoscaling is not None
     return platform_layers(config.cluster.kind, mesh=mesh, monitoring=config.monitoring.enabled, keda=keda,
-                           tls=ingress, gateway=ingress, highly_available=config.cluster.kind != "kind")
+                           tls=ingress, gateway=ingress, highly_available=config.cluster.kind != "kind",
+                           tracing=config.tracing_enabled)
 
 
 def platform_placement(config: PlatformConfig) -> dict[int, tuple[PlatformLayer, ...]]:

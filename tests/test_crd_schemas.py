@@ -14,7 +14,8 @@ from tests.conftest import STACKS
 from tests.upstream_data import require
 
 CRD_GROUPS = (
-    "networking.istio.io", "security.istio.io", "keda.sh", "cert-manager.io", "monitoring.coreos.com",
+    "networking.istio.io", "security.istio.io", "telemetry.istio.io", "keda.sh", "cert-manager.io",
+    "monitoring.coreos.com",
 )
 """The groups whose objects the program creates (test_no_custom_resource_outside_the_checked_groups keeps this
 list complete)."""

@@ -90,6 +90,8 @@ class MeshControlPlaneArgs:
     """None: no public entry, so no gateway is installed."""
     http01_ingress: bool = False
     """cert-manager solves ACME HTTP-01 with an Ingress of class `istio`, which istiod turns into gateway routes."""
+    extension_providers: list[dict[str, object]] = field(default_factory=list)
+    """`meshConfig.extensionProviders` (e.g. the tracing collector, components/services/tracing.py); a Telemetry names them."""
 
 
 class MeshControlPlane(pulumi.ComponentResource):
@@ -144,6 +146,8 @@ class MeshControlPlane(pulumi.ComponentResource):
             "accessLogFile": "/dev/stdout",
             "defaultConfig": {"holdApplicationUntilProxyStarts": True},
         }
+        if args.extension_providers:
+            mesh_config["extensionProviders"] = list(args.extension_providers)
         if args.http01_ingress:
             mesh_config.update({"ingressControllerMode": "STRICT", "ingressClass": "istio",
                                 "ingressService": GATEWAY_RELEASE, "ingressSelector": GATEWAY_SELECTOR["istio"]})

@@ -12,7 +12,7 @@ settings); ours also carry the `release` label of the chart's convention.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -26,6 +26,7 @@ from ..common import charts
 from ..common import metrics_contract as m
 from ..common.labels import PART_OF, selector_labels
 from ..common.webhook_ports import PROMETHEUS_OPERATOR_WEBHOOK
+from .alerting import AlertReceivers, alerting_values, receiver_secret
 
 MONITORING_NAMESPACE = "monitoring"
 RELEASE_NAME = "kube-prometheus-stack"
@@ -127,6 +128,10 @@ class MonitoringStackArgs:
     highly_available: bool
     storage_class: StorageClassRef
     """The class Prometheus' volume names; the release waits for it when the stack creates it."""
+    alert_receivers: AlertReceivers | None = None
+    """Alertmanager routes and the credentials of its receivers (components/services/alerting.py); None: the chart's own."""
+    extra_values: dict[str, object] = field(default_factory=dict)
+    """Values other services add to the chart (e.g. Grafana data sources, components/services/tracing.py), merged in."""
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -148,10 +153,12 @@ class MonitoringStack(pulumi.ComponentResource):
             string_data={"admin-user": "admin", "admin-password": pulumi.Output.secret(args.grafana_admin_password)},
             opts=in_namespace,
         )
+        values, before_release = self._observability(name, args, in_namespace)
         self.release = charts.helm_release(
             f"{name}-release", charts.KUBE_PROMETHEUS_STACK, namespace=MONITORING_NAMESPACE, release_name=RELEASE_NAME,
-            values=chart_values(args.settings, args.highly_available, args.storage_class.name), timeout_seconds=900,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, admin, *args.storage_class.depends_on]),
+            values=values, timeout_seconds=900,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, admin, *args.storage_class.depends_on,
+                                                                 *before_release]),
         )
         for dashboard_name, dashboard in dashboards(args.platform_namespace).items():
             k8s.core.v1.ConfigMap(
@@ -162,6 +169,34 @@ class MonitoringStack(pulumi.ComponentResource):
                 opts=in_namespace,
             )
         self.register_outputs({"version": charts.KUBE_PROMETHEUS_STACK.version, "grafanaService": GRAFANA_SERVICE})
+
+    def _observability(self, name: str, args: MonitoringStackArgs,
+                       opts: pulumi.ResourceOptions) -> tuple[dict[str, object], list[pulumi.Resource]]:
+        """The chart values with alert routing and other services' additions merged in, and the receivers'
+        Secret, which must exist before Alertmanager's pods mount it."""
+        values = chart_values(args.settings, args.highly_available, args.storage_class.name)
+        # Grafana provisions data sources with `prune`: one removed from the values (tracing off) is removed from
+        # Grafana too, instead of lingering with a dead URL.
+        values = merged(values, {"grafana": {"prune": True}})
+        before: list[pulumi.Resource] = []
+        if args.alert_receivers is not None:
+            values = merged(values, alerting_values(args.alert_receivers.settings))
+            secret = receiver_secret(name, args.alert_receivers, MONITORING_NAMESPACE, opts)
+            if secret is not None:
+                before.append(secret)
+        return merged(values, args.extra_values), before
+
+
+def merged(base: dict[str, object], extra: dict[str, object]) -> dict[str, object]:
+    """`extra` merged into a copy of `base` the way Helm merges values: maps recursively, anything else replaced."""
+    result = dict(base)
+    for key, value in extra.items():
+        current = result.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            result[key] = merged(current, value)  # pyright: ignore[reportUnknownArgumentType]
+        else:
+            result[key] = value
+    return result
 
 
 @dataclass(frozen=True)
