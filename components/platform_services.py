@@ -22,6 +22,7 @@ from .common.labels import selector_labels
 from .common.metrics_contract import METRICS_PORT_NAME
 from .common.traffic import ExtraIngress
 from .common.webhook_ports import installed_services
+from .services.alerting import AlertReceivers, ServiceLevelAlerts, ServiceLevelAlertsArgs, SloTargets
 from .services.keda import Keda, KedaArgs, SessionScaledTarget
 from .services.mesh import (
     INJECTION_LABELS,
@@ -35,7 +36,6 @@ from .services.mesh import (
     sidecar_annotations,
     sidecar_pod_cost,
 )
-from .services.alerting import AlertReceivers, ServiceLevelAlerts, ServiceLevelAlertsArgs, SloTargets
 from .services.metrics_server import MetricsServer, MetricsServerArgs
 from .services.monitoring import (
     MONITORING_NAMESPACE,

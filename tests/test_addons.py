@@ -292,7 +292,7 @@ ADDON_POD_SECURITY = {
     "monitoring": "privileged",
     "cert-manager": "restricted",
     "keda": "restricted",
-    "tracing": "restricted",  # the collector and Tempo: non-root, RuntimeDefault, no capabilities (components/services/tracing.py)
+    "tracing": "restricted",  # collector and Tempo: non-root, RuntimeDefault, no capabilities (services/tracing.py)
 }
 
 

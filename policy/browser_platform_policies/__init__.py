@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from . import cloud, data_stores, kubernetes, peers, runtime_cluster, runtime_reach, runtime_services, runtime_sessions, stack
+from . import (
+    cloud,
+    data_stores,
+    kubernetes,
+    observability,
+    peers,
+    runtime_cluster,
+    runtime_reach,
+    runtime_services,
+    runtime_sessions,
+    stack,
+)
 
 PACK_NAME = "browser-platform"
 
@@ -17,6 +28,7 @@ def all_policies() -> list[Policy]:
     policies += runtime_services.policies()
     policies += peers.policies()
     policies += data_stores.policies()
+    policies += observability.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -477,3 +477,7 @@ CASES += DATA_STORE_CASES
 from .runtime_sessions_cases import RUNTIME_SESSIONS_CASES  # noqa: E402
 
 CASES += RUNTIME_SESSIONS_CASES
+# Cases of the tracing and alert-routing policies (policy/browser_platform_policies/observability.py).
+from .observability_cases import OBSERVABILITY_CASES  # noqa: E402
+
+CASES += OBSERVABILITY_CASES
