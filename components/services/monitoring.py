@@ -193,7 +193,7 @@ def merged(base: dict[str, object], extra: dict[str, object]) -> dict[str, objec
     for key, value in extra.items():
         current = result.get(key)
         if isinstance(current, dict) and isinstance(value, dict):
-            result[key] = merged(current, value)  # pyright: ignore[reportUnknownArgumentType]
+            result[key] = merged(current, value)
         else:
             result[key] = value
     return result

@@ -49,6 +49,7 @@ from pulumi_kubernetes.core.v1 import (
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
+    ResourceRequirementsArgs,
     SeccompProfileArgs,
     SecurityContextArgs,
     ServicePortArgs,
@@ -167,11 +168,11 @@ def _security(uid: int) -> tuple[PodSecurityContextArgs, SecurityContextArgs]:
     return pod, container
 
 
-def _resources(requests: sizes.Requests, ephemeral: tuple[str, str]) -> dict[str, dict[str, str]]:
+def _resources(requests: sizes.Requests, ephemeral: tuple[str, str]) -> ResourceRequirementsArgs:
     """The capacity model's requests and limits, plus ephemeral storage (bounded: a disk emptyDir or logs)."""
     values = requests.resource_values()
-    return {"requests": {**values["requests"], "ephemeral-storage": ephemeral[0]},
-            "limits": {**values["limits"], "ephemeral-storage": ephemeral[1]}}
+    return ResourceRequirementsArgs(requests={**values["requests"], "ephemeral-storage": ephemeral[0]},
+                                    limits={**values["limits"], "ephemeral-storage": ephemeral[1]})
 
 
 def _probe(path: str, port: str, *, period: int, failures: int) -> ProbeArgs:
