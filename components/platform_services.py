@@ -224,4 +224,5 @@ class PlatformServices:
                 crd_release=self.monitoring.release,
                 labels={"app.kubernetes.io/part-of": "browser-platform", "app.kubernetes.io/managed-by": "pulumi",
                         "release": RELEASE_NAME},
+                dashboard_namespace=MONITORING_NAMESPACE,
             ), opts=self.opts)

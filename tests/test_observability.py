@@ -388,3 +388,21 @@ def test_slo_rule_is_labelled_for_prometheus_and_off_with_its_switch(evaluated: 
         off = evaluate_stack("dev", overrides={"observability": {"slos": {"enabled": False},
                                                                  "tracing": {"enabled": False}}})
         assert not [r for r in off.of_type(RULE) if r.inputs["metadata"]["name"] == "browser-platform-slos"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_slo_dashboard_panels_parse_and_read_recorded_series(evaluated: Evaluated, stack: str) -> None:
+    ev = evaluated(stack)
+    recorded = {rule["record"] for rule in _rules(ev) if "record" in rule}
+    board = next(r.plain_inputs for r in of_kind(ev, "ConfigMap")
+                 if r.inputs["metadata"]["name"] == "dashboard-service-levels")
+    assert board["metadata"]["namespace"] == "monitoring" and board["metadata"]["labels"]["grafana_dashboard"] == "1"
+    panels = json.loads(board["data"]["service-levels.json"])["panels"]
+    assert len(panels) == 6
+    read: set[str] = set()
+    for panel in panels:
+        for target in panel["targets"]:
+            used = {n for n in _selectors(promql_parser.parse(target["expr"])) if n.startswith("slo:")}
+            assert used <= recorded, (panel["title"], used - recorded)
+            read |= used
+    assert len(read) == 6  # 1h and 6h ratios of each of the three SLIs

@@ -18,6 +18,7 @@ configured window. The error ratios are recording rules over the API's own metri
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -290,12 +291,45 @@ def slo_rule_groups(targets: SloTargets, slos: SloSettings) -> list[dict[str, ob
             {"name": "slo-burn-rate", "rules": alerts}]
 
 
+def slo_dashboard(slos: SloSettings) -> dict[str, object]:
+    """One Grafana dashboard: per SLI, the error ratio over 1h and 6h against the fast-burn thresholds, and the
+    budget left over the SLO window (1 - error ratio over the window / budget; 30d via the 3d recording is too
+    coarse, so the window is computed from the 1h ratio averaged over it)."""
+    objectives = {"api_availability": slos.availability, "api_latency": slos.latency,
+                  "sessions_admission": slos.sessions}
+    panels: list[dict[str, object]] = []
+    for row, (sli, objective) in enumerate(objectives.items()):
+        title = SLI_TEXT[sli][0]
+        budget = objective.error_budget
+        page = BURN_ALERTS[0].factor(slos.window_days)
+        panels.append(_panel(len(panels) + 1, f"{title}: error ratio vs fast burn ({objective.target_percent:g}%)", {
+            "1h": f"slo:{sli}:error_ratio_rate1h", "6h": f"slo:{sli}:error_ratio_rate6h",
+            f"page at {page:g}x": f"vector({page} * {budget})",
+        }, "percentunit", 0, row * 8))
+        panels.append(_panel(len(panels) + 1, f"{title}: error budget left ({slos.window_days}d)", {
+            "budget left": f"1 - (avg_over_time(slo:{sli}:error_ratio_rate1h[{slos.window_days}d]) / {budget})",
+        }, "percentunit", 12, row * 8))
+    return {"uid": "browser-platform-slos", "title": "Service levels", "tags": [PART_OF], "timezone": "browser",
+            "schemaVersion": 39, "refresh": "1m", "time": {"from": "now-7d", "to": "now"}, "panels": panels}
+
+
+def _panel(panel_id: int, title: str, exprs: dict[str, str], unit: str, x: int, y: int) -> dict[str, object]:
+    return {"id": panel_id, "type": "timeseries", "title": title,
+            "datasource": {"type": "prometheus", "uid": "prometheus"},
+            "gridPos": {"h": 8, "w": 12, "x": x, "y": y},
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+            "targets": [{"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend}
+                        for i, (legend, expr) in enumerate(exprs.items())]}
+
+
 @dataclass(frozen=True)
 class ServiceLevelAlertsArgs:
     targets: SloTargets
     slos: SloSettings
     crd_release: pulumi.Resource
     labels: dict[str, str]
+    dashboard_namespace: str
+    """Where Grafana's dashboard sidecar looks (the monitoring namespace)."""
 
 
 class ServiceLevelAlerts(pulumi.ComponentResource):
@@ -309,6 +343,14 @@ class ServiceLevelAlerts(pulumi.ComponentResource):
             metadata=ObjectMetaArgs(name="browser-platform-slos", namespace=args.targets.namespace,
                                     labels=dict(args.labels)),
             spec={"groups": slo_rule_groups(args.targets, args.slos)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.crd_release]),
+        )
+        k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            metadata=ObjectMetaArgs(name="dashboard-service-levels", namespace=args.dashboard_namespace,
+                                    labels={"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi",
+                                            "grafana_dashboard": "1"}),
+            data={"service-levels.json": json.dumps(slo_dashboard(args.slos), indent=1, sort_keys=True)},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[args.crd_release]),
         )
         self.register_outputs({})
