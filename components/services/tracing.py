@@ -3,7 +3,7 @@
 Why Tempo rather than Jaeger: Tempo has no UI of its own, so traces are read where the platform's dashboards
 already are, in Grafana behind its admin login and a port-forward (Jaeger's query UI has no authentication and
 would be one more service to keep private); its retention is one time bound on a volume (compactor
-`block_retention`); and Grafana links its Prometheus panels to traces. Neither an OpenTelemetry Collector, a
+`block_retention`). Neither an OpenTelemetry Collector, a
 Tempo nor a Jaeger chart is pinned in ../shared/charts, so both run as plain Kubernetes objects here: images
 pinned by digest, non-root, read-only root filesystem, no capabilities, no service-account token, requests and
 limits from capacity/platform_services.py (layer "tracing").
@@ -113,11 +113,12 @@ def telemetry_spec(settings: TracingSettings) -> dict[str, object]:
 
 
 def grafana_values() -> dict[str, object]:
-    """kube-prometheus-stack values: Tempo as a Grafana data source, linked to Prometheus for service graphs."""
+    """kube-prometheus-stack values: Tempo as a Grafana data source."""
     return {"grafana": {"additionalDataSources": [{
         "name": "Tempo", "uid": GRAFANA_DATASOURCE_UID, "type": "tempo", "access": "proxy", "url": TEMPO_URL,
         "editable": False,
-        "jsonData": {"serviceMap": {"datasourceUid": "prometheus"}, "nodeGraph": {"enabled": True}},
+        # The node graph is drawn from each trace's spans; a service map would need Tempo's metrics-generator.
+        "jsonData": {"nodeGraph": {"enabled": True}},
     }]}}
 
 
