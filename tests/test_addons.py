@@ -471,7 +471,8 @@ def test_service_monitors_alerts_and_dashboards(evaluated: Evaluated, stack: str
     assert all(f'namespace="{config.namespace}"' in expr for expr in by_name.values())
 
     dashboards = [r for r in of_kind(ev, "ConfigMap") if r.inputs["metadata"]["name"].startswith("dashboard-")]
-    assert {d.inputs["metadata"]["name"] for d in dashboards} == {"dashboard-browser-pool", "dashboard-api"}
+    assert {d.inputs["metadata"]["name"] for d in dashboards} == {"dashboard-browser-pool", "dashboard-api",
+                                                                    "dashboard-service-levels"}  # SLOs: test_observability
     for dashboard in dashboards:
         assert dashboard.inputs["metadata"]["namespace"] == "monitoring"
         assert dashboard.inputs["metadata"]["labels"]["grafana_dashboard"] == "1"
