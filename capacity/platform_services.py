@@ -140,6 +140,12 @@ CERT_MANAGER_WEBHOOK = Requests("20m", "64Mi", Limits("500m", "256Mi"))
 CERT_MANAGER_CAINJECTOR = Requests("20m", "128Mi", Limits("500m", "512Mi"))
 """cert-manager cainjector (caches every Certificate and Secret it injects) [`cainjector.resources.requests`]."""
 
+OTEL_COLLECTOR = Requests("50m", "128Mi", Limits("1", "512Mi"))
+"""The OpenTelemetry Collector (components/services/tracing.py; plain objects, no chart). Its memory_limiter refuses spans
+at 80 % of the limit."""
+TEMPO = Requests("100m", "512Mi", Limits("2", "2Gi"))
+"""Grafana Tempo, monolithic (components/services/tracing.py): ingester blocks in memory until flushed (5 min)."""
+
 
 # --- replicas --------------------------------------------------------------------------------------------------
 
@@ -200,6 +206,15 @@ def cert_manager_replicas(highly_available: bool) -> Replicas:
 
 CERT_MANAGER_CAINJECTOR_REPLICAS = SINGLE
 """[`cainjector.replicaCount`]"""
+
+
+def otel_collector_replicas(highly_available: bool) -> Replicas:
+    """Stateless: two on clouds (a node drain keeps one receiving), one on kind."""
+    return _pair(highly_available)
+
+
+TEMPO_REPLICAS = SINGLE
+"""Monolithic Tempo on one local volume: one pod by design."""
 
 
 # --- which services run where -------------------------------------------------------------------------------
@@ -265,7 +280,8 @@ class PlatformLayer:
 
 
 def platform_layers(flavor: Provider, *, mesh: bool, monitoring: bool, keda: bool, tls: bool,
-                    highly_available: bool | None = None, gateway: bool | None = None) -> tuple[PlatformLayer, ...]:
+                    highly_available: bool | None = None, gateway: bool | None = None,
+                    tracing: bool = False) -> tuple[PlatformLayer, ...]:
     """The platform services' pods on a cluster of `flavor` with these add-ons on, one layer per service.
 
     `highly_available` defaults to "not kind" (what components/platform_services.py passes); `gateway` (the Istio ingress
@@ -275,6 +291,7 @@ def platform_layers(flavor: Provider, *, mesh: bool, monitoring: bool, keda: boo
     """
     ha = flavor != "kind" if highly_available is None else highly_available
     gateway = tls if gateway is None else gateway
+    # `tracing`: the OpenTelemetry Collector and Tempo (components/services/tracing.py), plain objects named "tracing".
     layers: list[PlatformLayer] = []
     if needs_metrics_server(flavor):
         layers.append(PlatformLayer("metrics-server", (
@@ -311,6 +328,11 @@ def platform_layers(flavor: Provider, *, mesh: bool, monitoring: bool, keda: boo
             PlatformPod("keda-operator", "keda", (KEDA_OPERATOR,), KEDA_REPLICAS),
             PlatformPod("keda-metrics-apiserver", "keda", (KEDA_METRICS_SERVER,), KEDA_REPLICAS),
             PlatformPod("keda-admission-webhooks", "keda", (KEDA_WEBHOOKS,), KEDA_REPLICAS),
+        )))
+    if tracing:
+        layers.append(PlatformLayer("tracing", (
+            PlatformPod("otel-collector", "tracing", (OTEL_COLLECTOR,), otel_collector_replicas(ha)),
+            PlatformPod("tempo", "tracing", (TEMPO,), TEMPO_REPLICAS),
         )))
     return tuple(layers)
 

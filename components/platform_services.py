@@ -25,6 +25,7 @@ from .common.metrics_contract import METRICS_PORT_NAME, queue_length, session_de
 from .common.traffic import ExtraIngress
 from .common.webhook_ports import installed_services
 from .data.wiring import StoreMesh, StoreMonitoring
+from .services.alerting import AlertReceivers, ServiceLevelAlerts, ServiceLevelAlertsArgs, SloTargets
 from .services.edge import (
     EdgeProtection,
     EdgeProtectionArgs,
@@ -52,6 +53,7 @@ from .services.mesh import (
 from .services.metrics_server import MetricsServer, MetricsServerArgs
 from .services.monitoring import (
     DASHBOARD_LABEL,
+    MONITORING_NAMESPACE,
     PROMETHEUS_URL,
     RELEASE_NAME,
     MonitoringStack,
@@ -61,6 +63,7 @@ from .services.monitoring import (
 )
 from .services.priority_classes import ROLE_CLASSES, PriorityClasses
 from .services.tls import Tls, TlsArgs
+from .services.tracing import Tracing, TracingArgs, extension_providers, grafana_values
 from .workloads.group import WorkloadHooks, Workloads
 
 GATEWAY_SERVICE_ANNOTATIONS = {
@@ -139,6 +142,7 @@ class PlatformServices:
                 http01_ingress=ingress is not None and ingress.tls.acme_over_http,
                 cni_paths=cni_paths(config),
                 priority_classes=classes,
+                extension_providers=extension_providers() if config.tracing_enabled else [],
             ), opts=opts)
             services.wait_for.append(services.mesh)
         if "monitoring" in enabled:
@@ -149,6 +153,8 @@ class PlatformServices:
                 highly_available=cloud,
                 storage_class=cluster.storage_class or built_in_storage_class(cluster.flavor),
                 priority_classes=classes,
+                alert_receivers=AlertReceivers(config.observability.alerting, secrets),
+                extra_values=grafana_values() if config.tracing_enabled else {},
             ), opts=opts)
         if "tls" in enabled and ingress is not None and services.mesh is not None:
             assert services.mesh.ingress_namespace is not None and services.mesh.gateway is not None
@@ -268,6 +274,7 @@ class PlatformServices:
                 workloads=workloads,
                 browser_grace_seconds=config.longest_grace_seconds,
             ), opts=self.opts)
+        self._attach_observability(workloads)
         if self.keda_enabled:
             assert self.monitoring is not None  # config validation ensures it
             pools = config.session_scaled()
@@ -290,4 +297,34 @@ class PlatformServices:
                 prometheus_url=PROMETHEUS_URL,
                 after=[self.monitoring.release, *self.wait_for],
                 priority_classes=self.class_dependencies,
+            ), opts=self.opts)
+
+
+    def _attach_observability(self, workloads: Workloads) -> None:
+        """Tracing (collector, Tempo, the mesh-wide Telemetry) and the SLO alerts, about the given services."""
+        config = self.config
+        cloud = self.cluster.flavor != "kind"
+        if config.tracing_enabled and self.mesh is not None and self.monitoring is not None:
+            exporting = [config.namespace] + ([config.ingress_namespace] if self.mesh.gateway is not None else [])
+            Tracing("tracing", TracingArgs(
+                settings=config.observability.tracing,
+                storage_class=self.cluster.storage_class or built_in_storage_class(self.cluster.flavor),
+                exporting_namespaces=exporting,
+                reader_namespace=MONITORING_NAMESPACE,
+                platform_namespace=config.namespace,
+                mesh_releases=self.mesh.crd_releases,
+                highly_available=cloud,
+                after=[workloads],
+            ), opts=self.opts)
+        if self.monitoring is not None and config.observability.slos.enabled:
+            service = {name: workload.service_name for name, workload in workloads.by_name.items()}
+            ServiceLevelAlerts("service-levels", ServiceLevelAlertsArgs(
+                targets=SloTargets(namespace=config.namespace,
+                                   api_services=[service[name] for name, _ in config.with_role("api")],
+                                   browser_services=[service[name] for name, _ in config.browser_pools()]),
+                slos=config.observability.slos,
+                crd_release=self.monitoring.release,
+                labels={"app.kubernetes.io/part-of": "browser-platform", "app.kubernetes.io/managed-by": "pulumi",
+                        "release": RELEASE_NAME},
+                dashboard_namespace=MONITORING_NAMESPACE,
             ), opts=self.opts)

@@ -224,6 +224,27 @@ def _data_secret_refs(data: dict[str, Any]) -> set[str]:
     return refs
 
 
+def _observability_secret_refs(data: dict[str, Any]) -> set[str]:
+    """Secret config keys the alert receivers name (defaults included), whether or not the block is valid."""
+    observability = data.get("observability")
+    alerting = observability.get("alerting") if isinstance(observability, dict) else None
+    alerting = alerting if isinstance(alerting, dict) else {}
+    receivers = alerting.get("receivers")
+    receivers = receivers if isinstance(receivers, dict) else {}
+    refs: set[str] = set()
+    for block, field, default in (("pagerduty", "routingKeySecret", "pagerdutyRoutingKey"),
+                                  ("slack", "webhookUrlSecret", "slackWebhookUrl"),
+                                  ("email", "passwordSecret", "smtpPassword")):
+        section = receivers.get(block)
+        key = section.get(field, default) if isinstance(section, dict) else None
+        if isinstance(key, str):
+            refs.add(key)
+    switch = alerting.get("deadMansSwitch")
+    if isinstance(switch, dict) and isinstance(switch.get("urlSecret", "deadMansSwitchUrl"), str):
+        refs.add(switch.get("urlSecret", "deadMansSwitchUrl"))
+    return refs
+
+
 def _check_secret(key: str, where: str, what: str, values: dict[str, str], secret_keys: set[str],
                   project: str) -> str | None:
     """A problem line when the secret `key` is missing or plaintext, else None."""
@@ -248,7 +269,8 @@ def validate_stack_config(
         if isinstance(workload, dict) and isinstance(workload.get("secretEnv"), dict)
         for key in workload["secretEnv"].values() if isinstance(key, str)
     }
-    referenced_secrets |= _addon_secret_refs(data) | _data_secret_refs(data) | _cluster_secret_refs(data)
+    referenced_secrets |= (_addon_secret_refs(data) | _data_secret_refs(data) | _cluster_secret_refs(data)
+                           | _observability_secret_refs(data))
     known = {field.alias or name for name, field in PlatformConfig.model_fields.items()}
     problems: list[str] = []
     workloads = data.get("workloads", {})
@@ -260,7 +282,8 @@ def validate_stack_config(
             continue
         if key in secret_keys:
             problems.append(f"{project}:{key}: secret is set but no workloads.*.secretEnv, "
-                            "monitoring.grafanaAdminPasswordSecret, cluster.kubeconfig.secret or dataStores block "
+                            "monitoring.grafanaAdminPasswordSecret, cluster.kubeconfig.secret, dataStores or "
+                            "observability.alerting block "
                             "refers to it")
             continue
         guess = difflib.get_close_matches(key, sorted(known), n=1)
@@ -309,6 +332,13 @@ def validate_stack_config(
         for path, key in config.data_stores.secret_keys(config.cluster.kind):
             problem = _check_secret(key, f"{project}:{path}", "the data store's password", values, secret_keys,
                                     project)
+            if problem:
+                problems.append(problem)
+            else:
+                secrets[key] = str(values[key])
+        for path, key in config.observability.secret_keys(config.monitoring.enabled):
+            problem = _check_secret(key, f"{project}:{path}", "the alert receiver's credential", values,
+                                    secret_keys, project)
             if problem:
                 problems.append(problem)
             else:

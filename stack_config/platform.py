@@ -19,6 +19,7 @@ from .cluster import (
 )
 from .data import STORE_ENV, DataStoresSettings, inside_ranges
 from .egress import gke_nat_ports
+from .observability import ObservabilitySettings, check_observability, tracing_active
 from .sizing import size_pools
 from .workloads import (
     DEFAULT_WORKLOADS,
@@ -41,7 +42,7 @@ ClusterConfig = Annotated[KindClusterConfig | EksClusterConfig | GkeClusterConfi
 CLUSTER_KINDS = ("kind", "eks", "gke", "existing")
 
 KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-ADDON_NAMESPACES = ("istio-system", "monitoring", "cert-manager", "keda")
+ADDON_NAMESPACES = ("istio-system", "monitoring", "cert-manager", "keda", "tracing")
 """Namespaces the platform services create for themselves (components/services/mesh.py, monitoring.py, tls.py, keda.py;
 tests/test_config_validation.py keeps the two lists in step). Sharing one would register two Namespace objects
 with the same name, and the second fails on `pulumi up`."""
@@ -93,6 +94,11 @@ class PlatformConfig(StrictModel):
     data_stores: DataStoresSettings = Field(
         default=DataStoresSettings(),
         description="Redis and PostgreSQL for the API: managed on EKS/GKE, in-cluster on kind (stack_config/data.py).",
+    )
+    observability: ObservabilitySettings = Field(
+        default=ObservabilitySettings(),
+        description="Tracing (Istio -> OpenTelemetry Collector -> Tempo), alert receivers and routes, SLO alerts "
+                    "(stack_config/observability.py, docs/observability.md).",
     )
 
     _namespace = field_validator("namespace", "ingress_namespace")(check_dns_label)
@@ -254,6 +260,17 @@ class PlatformConfig(StrictModel):
                         "the browser pool's egress policy blocks those ranges, so a pod or Service range outside "
                         "them would be reachable from the browsers; add it to network.internalCidrs")
         return self
+
+    def _observability_fits(self) -> PlatformConfig:
+        try:
+            check_observability(self.observability, mesh=self.mesh.enabled, monitoring=self.monitoring.enabled)
+        except ConfigFieldError as error:
+            raise ConfigFieldError(("observability", *error.path), str(error)) from None
+        return self
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return tracing_active(self.observability, mesh=self.mesh.enabled, monitoring=self.monitoring.enabled)
 
     @model_validator(mode="after")
     def _nat_ports_cover_sessions(self) -> PlatformConfig:

@@ -294,6 +294,7 @@ ADDON_POD_SECURITY = {
     "monitoring": "privileged",
     "cert-manager": "restricted",
     "keda": "restricted",
+    "tracing": "restricted",  # collector and Tempo: non-root, RuntimeDefault, no capabilities (services/tracing.py)
 }
 
 
@@ -477,9 +478,10 @@ def test_service_monitors_alerts_and_dashboards(evaluated: Evaluated, stack: str
     assert all(f'namespace="{config.namespace}"' in expr for expr in by_name.values())
 
     dashboards = [r for r in of_kind(ev, "ConfigMap") if r.inputs["metadata"]["name"].startswith("dashboard-")]
-    # The data layer's own (dashboard-data-stores) is checked in tests/test_data_store_ops.py.
+    # The data layer's own (dashboard-data-stores) is checked in tests/test_data_store_ops.py, the SLOs' in
+    # tests/test_observability.py.
     assert {d.inputs["metadata"]["name"] for d in dashboards} == {"dashboard-browser-pool", "dashboard-api",
-                                                                  "dashboard-data-stores"}
+                                                                  "dashboard-data-stores", "dashboard-service-levels"}
     for dashboard in dashboards:
         assert dashboard.inputs["metadata"]["namespace"] == "monitoring"
         assert dashboard.inputs["metadata"]["labels"]["grafana_dashboard"] == "1"

@@ -400,9 +400,9 @@ def test_platform_pods_go_to_the_first_untainted_pool() -> None:
     config = _validate(_eks_config())
     plans = pool_plans(config)
     assert [layer.name for layer in plans[0].platform] == ["metrics-server", "cluster-autoscaler", "mesh", "monitoring",
-                                                           "keda"]  # no ingress in this config: no gateway, no tls
+                                                           "keda", "tracing"]  # no ingress: no gateway, no tls
     assert plans[1].platform == ()  # the tainted browser pool
-    assert plans[0].report is not None and len(plans[0].report.platform_pods) == 11  # 1 + 1 + 1 + 5 + 3 groups
+    assert plans[0].report is not None and len(plans[0].report.platform_pods) == 13  # 1 + 1 + 1 + 5 + 3 + 2 groups
 
 
 def test_derived_bounds_count_the_platform_pods() -> None:
@@ -428,14 +428,15 @@ def test_report_prints_one_line_per_platform_layer() -> None:
     config = load_config("prod")
     text, ok = render("prod", config)
     assert ok
-    for layer in ("metrics-server", "cluster-autoscaler", "mesh", "monitoring", "tls", "keda"):
+    for layer in ("metrics-server", "cluster-autoscaler", "mesh", "monitoring", "tls", "keda", "tracing"):
         assert f"  platform     {layer}: " in text
     assert "istiod 2-5 x 200m / 512Mi" in text and "prometheus 2 x 510m / 2098Mi" in text
-    assert "platform     all layers: 2600m / 7876Mi at min scale, 3500m / 9796Mi at max" in text
+    # tracing: 2 collectors x 50m / 128Mi + Tempo 100m / 512Mi = 200m / 768Mi on top of the other layers.
+    assert "platform     all layers: 2800m / 8644Mi at min scale, 3700m / 10564Mi at max" in text
     doc = as_json("prod", config)
     api = next(pool for pool in doc["pools"] if pool["pool"] == "api")
     assert [layer["layer"] for layer in api["platformServices"]] == [
-        "metrics-server", "cluster-autoscaler", "mesh", "monitoring", "tls", "keda"]
+        "metrics-server", "cluster-autoscaler", "mesh", "monitoring", "tls", "keda", "tracing"]
 
 
 # Where each chart takes the numbers of `capacity.platform_services`: pod -> (release, one requests path per
@@ -472,6 +473,7 @@ CHART_PATHS: dict[str, tuple[str, tuple[Path_, ...], Path_ | None, Path_ | None]
     "keda-admission-webhooks": ("keda", (("resources", "webhooks", "requests"),), ("webhooks", "replicaCount"),
                                 ("webhooks", "replicaCount")),
 }
+PLAIN_OBJECT_LAYERS = ("tracing",)
 DAEMONSET_PATHS: dict[str, tuple[str, Path_, sizes.Requests]] = {
     "istio-cni-node": ("istio-cni", ("cni", "resources", "requests"), sizes.ISTIO_CNI_NODE),
     "node-exporter": ("kube-prometheus-stack", ("prometheus-node-exporter", "resources", "requests"), sizes.NODE_EXPORTER),
@@ -490,7 +492,9 @@ def test_chart_values_use_the_platform_services_numbers(evaluated: Callable[[str
     from scripts.capacity_report import load_config
 
     releases = {r.inputs["name"]: r.plain_inputs["values"] for r in evaluated(stack).of_type("kubernetes:helm.sh/v3:Release")}
-    layers = platform_services_for(load_config(stack))
+    # Layers of plain objects (tracing: no chart is pinned) are checked against their Deployment/StatefulSet in
+    # tests/test_observability.py.
+    layers = [layer for layer in platform_services_for(load_config(stack)) if layer.name not in PLAIN_OBJECT_LAYERS]
     pods = [pod for layer in layers for pod in layer.pods]
     assert {name for name, (release, *_) in CHART_PATHS.items() if release in releases} == {pod.name for pod in pods}, (
         "a release with pods is installed that the capacity model does not count, or the reverse")

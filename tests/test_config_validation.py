@@ -169,10 +169,12 @@ def test_reserved_namespaces_are_the_ones_the_services_create() -> None:
     from components.services.mesh import ISTIO_NAMESPACE
     from components.services.monitoring import MONITORING_NAMESPACE
     from components.services.tls import CERT_MANAGER_NAMESPACE
+    from components.services.tracing import TRACING_NAMESPACE
     from stack_config.platform import ADDON_NAMESPACES
 
     keda_namespace = KedaArgs.__dataclass_fields__["namespace"].default
-    assert set(ADDON_NAMESPACES) == {ISTIO_NAMESPACE, MONITORING_NAMESPACE, CERT_MANAGER_NAMESPACE, keda_namespace}
+    assert set(ADDON_NAMESPACES) == {ISTIO_NAMESPACE, MONITORING_NAMESPACE, CERT_MANAGER_NAMESPACE, keda_namespace,
+                                     TRACING_NAMESPACE}
 
 
 def test_metrics_port_is_optional_without_monitoring() -> None:

@@ -15,7 +15,7 @@ from tests.conftest import SCHEMA_STACKS
 
 # Kinds served by CRDs (Istio, KEDA, cert-manager, prometheus-operator): no official schema to check them
 # against, so their specs are asserted field by field in the add-on tests instead.
-CUSTOM_RESOURCE_GROUPS = ("networking.istio.io", "security.istio.io", "keda.sh", "cert-manager.io",
+CUSTOM_RESOURCE_GROUPS = ("networking.istio.io", "security.istio.io", "telemetry.istio.io", "keda.sh", "cert-manager.io",
                           "monitoring.coreos.com")
 
 

@@ -30,7 +30,7 @@ from scripts.capacity_report import load_config
 from stack_config import ConfigError, validate_stack_config
 from stack_config.sizing import platform_services_for
 
-from .test_capacity import CHART_PATHS, DAEMONSET_PATHS
+from .test_capacity import CHART_PATHS, DAEMONSET_PATHS, PLAIN_OBJECT_LAYERS
 from .upstream_data import require
 
 STACKS = stack_names()
@@ -235,7 +235,9 @@ def allowed_disruptions(budget: Any, replicas: int) -> int | None:
 def platform_mismatches(releases: dict[str, dict[str, Any]], stack: str) -> list[str]:
     """Every way the releases' rendered values differ from capacity/platform_services.py."""
     problems: list[str] = []
-    pods = [pod for layer in platform_services_for(load_config(stack)) for pod in layer.pods]
+    # Plain-object layers (tracing) are compared with their Deployment/StatefulSet in tests/test_observability.py.
+    pods = [pod for layer in platform_services_for(load_config(stack)) if layer.name not in PLAIN_OBJECT_LAYERS
+            for pod in layer.pods]
     for pod in pods:
         release, request_paths, _, _ = CHART_PATHS[pod.name]
         values = releases[release]

@@ -107,6 +107,8 @@ class MeshControlPlaneArgs:
     """`cniBinDir` / `cniConfDir` of the CNI agent where the cluster keeps its CNI elsewhere (existing clusters)."""
     priority_classes: list[pulumi.Resource] = field(default_factory=list)
     """The PriorityClasses its pods name: the release waits for them (a pod naming a missing class is rejected)."""
+    extension_providers: list[dict[str, object]] = field(default_factory=list)
+    """`meshConfig.extensionProviders` (e.g. the tracing collector, components/services/tracing.py); a Telemetry names them."""
 
 
 class MeshControlPlane(pulumi.ComponentResource):
@@ -162,6 +164,8 @@ class MeshControlPlane(pulumi.ComponentResource):
             "accessLogFile": "/dev/stdout",
             "defaultConfig": {"holdApplicationUntilProxyStarts": True},
         }
+        if args.extension_providers:
+            mesh_config["extensionProviders"] = list(args.extension_providers)
         if args.http01_ingress:
             mesh_config.update({"ingressControllerMode": "STRICT", "ingressClass": "istio",
                                 "ingressService": GATEWAY_RELEASE, "ingressSelector": GATEWAY_SELECTOR["istio"]})

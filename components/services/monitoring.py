@@ -26,6 +26,7 @@ from ..common import charts
 from ..common import metrics_contract as m
 from ..common.labels import PART_OF, selector_labels
 from ..common.webhook_ports import PROMETHEUS_OPERATOR_WEBHOOK
+from .alerting import AlertReceivers, alerting_values, receiver_secret
 from .priority_classes import SERVICES_CLASS
 
 MONITORING_NAMESPACE = "monitoring"
@@ -138,6 +139,10 @@ class MonitoringStackArgs:
     """The class Prometheus' volume names; the release waits for it when the stack creates it."""
     priority_classes: list[pulumi.Resource] = field(default_factory=list)
     """The PriorityClasses its pods name: the release waits for them (a pod naming a missing class is rejected)."""
+    alert_receivers: AlertReceivers | None = None
+    """Alertmanager routes and the credentials of its receivers (components/services/alerting.py); None: the chart's own."""
+    extra_values: dict[str, object] = field(default_factory=dict)
+    """Values other services add to the chart (e.g. Grafana data sources, components/services/tracing.py), merged in."""
 
 
 class MonitoringStack(pulumi.ComponentResource):
@@ -159,11 +164,12 @@ class MonitoringStack(pulumi.ComponentResource):
             string_data={"admin-user": "admin", "admin-password": pulumi.Output.secret(args.grafana_admin_password)},
             opts=in_namespace,
         )
+        values, before_release = self._observability(name, args, in_namespace)
         self.release = charts.helm_release(
             f"{name}-release", charts.KUBE_PROMETHEUS_STACK, namespace=MONITORING_NAMESPACE, release_name=RELEASE_NAME,
-            values=chart_values(args.settings, args.highly_available, args.storage_class.name), timeout_seconds=900,
+            values=values, timeout_seconds=900,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, admin, *args.storage_class.depends_on,
-                                                                    *args.priority_classes]),
+                                                                 *before_release, *args.priority_classes]),
         )
         for dashboard_name, dashboard in dashboards(args.platform_namespace).items():
             k8s.core.v1.ConfigMap(
@@ -174,6 +180,34 @@ class MonitoringStack(pulumi.ComponentResource):
                 opts=in_namespace,
             )
         self.register_outputs({"version": charts.KUBE_PROMETHEUS_STACK.version, "grafanaService": GRAFANA_SERVICE})
+
+    def _observability(self, name: str, args: MonitoringStackArgs,
+                       opts: pulumi.ResourceOptions) -> tuple[dict[str, object], list[pulumi.Resource]]:
+        """The chart values with alert routing and other services' additions merged in, and the receivers'
+        Secret, which must exist before Alertmanager's pods mount it."""
+        values = chart_values(args.settings, args.highly_available, args.storage_class.name)
+        # Grafana provisions data sources with `prune`: one removed from the values (tracing off) is removed from
+        # Grafana too, instead of lingering with a dead URL.
+        values = merged(values, {"grafana": {"prune": True}})
+        before: list[pulumi.Resource] = []
+        if args.alert_receivers is not None:
+            values = merged(values, alerting_values(args.alert_receivers.settings))
+            secret = receiver_secret(name, args.alert_receivers, MONITORING_NAMESPACE, opts)
+            if secret is not None:
+                before.append(secret)
+        return merged(values, args.extra_values), before
+
+
+def merged(base: dict[str, object], extra: dict[str, object]) -> dict[str, object]:
+    """`extra` merged into a copy of `base` the way Helm merges values: maps recursively, anything else replaced."""
+    result = dict(base)
+    for key, value in extra.items():
+        current = result.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            result[key] = merged(current, value)
+        else:
+            result[key] = value
+    return result
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from . import (
     data_stores,
     existing_cluster,
     kubernetes,
+    observability,
     peers,
     priorities,
     runtime_cluster,
@@ -37,6 +38,7 @@ def all_policies() -> list[Policy]:
     policies += edge_policies()
     policies += store_alerts.policies()
     policies += priorities.policies()
+    policies += observability.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

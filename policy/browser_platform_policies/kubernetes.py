@@ -564,6 +564,8 @@ def check_default_namespace(args: ResourceValidationArgs, cfg: Mapping[str, Any]
 MIN_REPLICAS_SCHEMA: Schema = {
     "minReplicas": {"type": "integer", "minimum": 1, "default": 2,
                     "description": "Fewest replicas of a long-running workload (and of an autoscaler's minReplicas)."},
+    "singletons": string_list("Reviewed exceptions, as namespace/name: workloads that cannot run a second replica "
+                              "(e.g. tracing/tempo, monolithic on one volume).", []),
 }
 
 
@@ -574,6 +576,8 @@ def check_min_replicas(args: ResourceValidationArgs, cfg: Mapping[str, Any], rep
     replicas = get(args.props, "spec", "replicas")
     if replicas is None:
         return  # owned by an autoscaler, or the API default of 1: the stack policy autoscaled-min-replicas decides
+    if f"{get(args.props, 'metadata', 'namespace')}/{metadata_name(args.props)}" in cfg.get("singletons", []):
+        return
     if (as_int(replicas) or 0) < int(cfg["minReplicas"]):
         report(f"{_subject(args)} runs {as_int(replicas)} replica(s); at least {cfg['minReplicas']} are required so "
                "one pod can be lost or evicted without an outage. Fix: raise replicas (or autoscaling.minReplicas).", None)

@@ -497,3 +497,7 @@ CASES += STORE_ALERTS_CASES
 from .priorities_cases import PRIORITY_CASES  # noqa: E402
 
 CASES += PRIORITY_CASES
+# Cases of the tracing and alert-routing policies (policy/browser_platform_policies/observability.py).
+from .observability_cases import OBSERVABILITY_CASES  # noqa: E402
+
+CASES += OBSERVABILITY_CASES
