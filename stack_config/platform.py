@@ -261,6 +261,7 @@ class PlatformConfig(StrictModel):
                         "them would be reachable from the browsers; add it to network.internalCidrs")
         return self
 
+    @model_validator(mode="after")
     def _observability_fits(self) -> PlatformConfig:
         try:
             check_observability(self.observability, mesh=self.mesh.enabled, monitoring=self.monitoring.enabled)
