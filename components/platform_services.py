@@ -20,7 +20,7 @@ from .clusters.handle import ClusterHandle
 from .clusters.kind import GATEWAY_NODE_PORTS
 from .clusters.storage import built_in_storage_class
 from .common.charts import ISTIO_VERSION
-from .common.labels import selector_labels
+from .common.labels import ROLE_LABEL, selector_labels
 from .common.metrics_contract import METRICS_PORT_NAME, queue_length, session_demand
 from .common.traffic import ExtraIngress
 from .common.webhook_ports import installed_services
@@ -315,6 +315,7 @@ class PlatformServices:
                 mesh_releases=self.mesh.crd_releases,
                 highly_available=cloud,
                 after=[workloads],
+                silent_pods={ROLE_LABEL: "browser"} if config.browser_pools() else {},
             ), opts=self.opts)
         if self.monitoring is not None and config.observability.slos.enabled:
             service = {name: workload.service_name for name, workload in workloads.by_name.items()}

@@ -121,6 +121,20 @@ def test_every_hop_of_a_span_is_admitted_by_network_policy(evaluated: Evaluated,
 
 
 @pytest.mark.parametrize("stack", CLOUD)
+def test_browser_pods_report_no_spans_and_cannot_reach_the_collector(evaluated: Evaluated, stack: str) -> None:
+    """Browser pods run untrusted pages and may reach only the internet, DNS and istiod (policy
+    browser-egress-internet-only): the export rule leaves them out, and a workload-level Telemetry stops their
+    proxies from trying (traces still show each call into a pool from the caller's side)."""
+    ev = evaluated(stack)
+    export = obj(ev, "NetworkPolicy", "browser-platform", "allow-trace-export")
+    assert export["spec"]["podSelector"] == {"matchExpressions": [
+        {"key": "app.kubernetes.io/component", "operator": "NotIn", "values": ["browser"]}]}
+    silent = obj(ev, "Telemetry", "browser-platform", "no-span-reporting")
+    assert silent["spec"] == {"selector": {"matchLabels": {"app.kubernetes.io/component": "browser"}},
+                              "tracing": [{"disableSpanReporting": True}]}
+
+
+@pytest.mark.parametrize("stack", CLOUD)
 def test_tracing_pods_are_hardened_and_sized_by_the_capacity_model(evaluated: Evaluated, stack: str) -> None:
     ev = evaluated(stack)
     collector = obj(ev, "Deployment", tracing.TRACING_NAMESPACE, tracing.COLLECTOR)

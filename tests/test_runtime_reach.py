@@ -66,16 +66,19 @@ def test_prometheus_names_the_providers_class(evaluated: Callable[[str], StackEv
 
 
 def test_no_other_storage_consumer_is_unnamed(evaluated: Callable[[str], StackEvaluation]) -> None:
-    """Grafana and Alertmanager keep no volume; the only StatefulSets are kind's data stores, which name the class."""
+    """Grafana and Alertmanager keep no volume; the only StatefulSets are kind's data stores and, where tracing is
+    on (the cloud stacks), Tempo: each names the class Prometheus uses."""
     for stack in STACKS:
         ev = evaluated(stack)
         consumers = [r for r in ev.resources if r.type.endswith(("PersistentVolumeClaim", "StatefulSet"))]
         assert sorted(r.name for r in consumers) == (["postgres-statefulset", "valkey-statefulset"] if stack == "dev"
-                                                     else [])
+                                                     else ["tracing-tempo"])
+        values = release(ev, "kube-prometheus-stack").inputs["values"]  # type: ignore[union-attr]
+        prometheus_class = values["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"][
+            "storageClassName"]
         for stateful_set in consumers:
             claims = stateful_set.inputs["spec"]["volumeClaimTemplates"]
-            assert [c["spec"]["storageClassName"] for c in claims] == ["standard"]
-        values = release(ev, "kube-prometheus-stack").inputs["values"]  # type: ignore[union-attr]
+            assert [c["spec"]["storageClassName"] for c in claims] == [prometheus_class]
         assert values["grafana"]["persistence"] == {"enabled": False}
         assert "storage" not in values["alertmanager"]["alertmanagerSpec"]
 

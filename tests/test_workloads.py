@@ -260,10 +260,10 @@ def test_fixed_replicas_without_autoscaler() -> None:
 Peer = tuple[str, dict[str, str], str]
 """(namespace, pod labels, pod IP); namespace "" for an address outside the cluster's pods."""
 
-API_POD: Peer = ("browser-platform", {"app.kubernetes.io/name": "api", "app.kubernetes.io/part-of": "browser-platform"},
-                 "10.244.1.10")
-BROWSER_POD: Peer = ("browser-platform", {"app.kubernetes.io/name": "browser",
-                                          "app.kubernetes.io/part-of": "browser-platform"}, "10.244.2.10")
+API_POD: Peer = ("browser-platform", {"app.kubernetes.io/name": "api", "app.kubernetes.io/part-of": "browser-platform",
+                                      "app.kubernetes.io/component": "api"}, "10.244.1.10")
+BROWSER_POD: Peer = ("browser-platform", {"app.kubernetes.io/name": "browser", "app.kubernetes.io/part-of": "browser-platform",
+                                          "app.kubernetes.io/component": "browser"}, "10.244.2.10")
 GATEWAY_POD: Peer = ("istio-ingress", {"app": "istio-ingressgateway"}, "10.244.3.10")
 PROMETHEUS_POD: Peer = ("monitoring", {"app.kubernetes.io/name": "prometheus"}, "10.244.4.10")
 KUBE_DNS_POD: Peer = ("kube-system", {"k8s-app": "kube-dns"}, "10.244.5.10")
@@ -273,9 +273,20 @@ STRANGER_POD: Peer = ("default", {"app": "stranger"}, "10.244.7.10")
 API_SERVER = {"dev": ("", {}, "172.18.0.2"), "prod": ("", {}, "10.0.12.34"), "prod-gcp": ("", {}, "172.16.0.2")}
 
 
+def _expression_holds(expression: dict[str, Any], labels: dict[str, str]) -> bool:
+    key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+    if operator == "In":
+        return labels.get(key) in values
+    if operator == "NotIn":  # a pod without the label is not in the set
+        return labels.get(key) not in values
+    assert operator in ("Exists", "DoesNotExist"), expression
+    return (key in labels) == (operator == "Exists")
+
+
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    assert set(selector) <= {"matchLabels"}, selector  # the platform uses matchLabels only
-    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
+    return (all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+            and all(_expression_holds(e, labels) for e in selector.get("matchExpressions") or []))
 
 
 def _peer_matches(peer: dict[str, Any], policy_namespace: str, other: Peer) -> bool:

@@ -25,7 +25,7 @@ Turning tracing off removes every object here, the provider from istiod's values
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -59,7 +59,7 @@ from pulumi_kubernetes.core.v1 import (
     VolumeMountArgs,
     VolumeResourceRequirementsArgs,
 )
-from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, LabelSelectorRequirementArgs, ObjectMetaArgs
 from pulumi_kubernetes.networking.v1 import (
     NetworkPolicyEgressRuleArgs,
     NetworkPolicyIngressRuleArgs,
@@ -218,6 +218,10 @@ class TracingArgs:
     highly_available: bool
     after: list[pulumi.Resource]
     """What the platform-namespace policy waits for (the namespace)."""
+    silent_pods: dict[str, str] = field(default_factory=dict)
+    """Labels of the platform namespace's pods that report no spans and may not reach the collector (the browser
+    pools: they run untrusted pages and may reach only the internet, DNS and istiod; policy
+    browser-egress-internet-only). Empty: every pod exports."""
 
 
 class Tracing(pulumi.ComponentResource):
@@ -239,7 +243,24 @@ class Tracing(pulumi.ComponentResource):
             spec=telemetry_spec(args.settings),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.mesh_releases)),
         )
+        self._silence(name, args, labels)
         self.register_outputs({"collector": COLLECTOR_HOST, "tempo": TEMPO_URL})
+
+    def _silence(self, name: str, args: TracingArgs, labels: dict[str, str]) -> None:
+        """A workload-level Telemetry that keeps the silent pods' proxies from reporting spans: their NetworkPolicy
+        does not let them reach the collector, and a proxy that tried would only log export failures. Traces still
+        show the calls into those pods, from the caller's side."""
+        if not args.silent_pods:
+            return
+        k8s.apiextensions.CustomResource(
+            f"{name}-silent-telemetry",
+            api_version="telemetry.istio.io/v1", kind="Telemetry",
+            metadata=ObjectMetaArgs(name="no-span-reporting", namespace=args.platform_namespace, labels=labels),
+            spec={"selector": {"matchLabels": dict(args.silent_pods)},
+                  # No provider named: the override applies to the one the mesh-wide Telemetry selects.
+                  "tracing": [{"disableSpanReporting": True}]},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.mesh_releases, *args.after]),
+        )
 
     def _network_policies(self, name: str, args: TracingArgs, labels: dict[str, str], collector: dict[str, str],
                           tempo: dict[str, str], opts: pulumi.ResourceOptions) -> None:
@@ -280,9 +301,12 @@ class Tracing(pulumi.ComponentResource):
             ],
             egress=[dns],
         ))
-        # The platform namespace denies all egress by default; its proxies must reach the collector.
+        # The platform namespace denies all egress by default; its proxies must reach the collector, except the
+        # silent pods' (their sidecars report no spans: `_silence`).
         policy("allow-trace-export", NetworkPolicySpecArgs(
-            pod_selector=LabelSelectorArgs(),
+            pod_selector=LabelSelectorArgs(match_expressions=[
+                LabelSelectorRequirementArgs(key=key, operator="NotIn", values=[value])
+                for key, value in args.silent_pods.items()] or None),
             policy_types=["Egress"],
             egress=[NetworkPolicyEgressRuleArgs(to=[_in_namespace(TRACING_NAMESPACE, collector)],
                                                 ports=_tcp(OTLP_GRPC_PORT))],
