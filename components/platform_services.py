@@ -155,6 +155,8 @@ class PlatformServices:
                 priority_classes=classes,
                 alert_receivers=AlertReceivers(config.observability.alerting, secrets),
                 extra_values=grafana_values() if config.tracing_enabled else {},
+                api_services=[name for name, _ in config.with_role("api")],
+                browser_services=[name for name, _ in config.browser_pools()],
             ), opts=opts)
         if "tls" in enabled and ingress is not None and services.mesh is not None:
             assert services.mesh.ingress_namespace is not None and services.mesh.gateway is not None
@@ -273,6 +275,8 @@ class PlatformServices:
                 crd_release=self.monitoring.release,
                 workloads=workloads,
                 browser_grace_seconds=config.longest_grace_seconds,
+                api_services=[name for name, _ in config.with_role("api")],
+                browser_services=[name for name, _ in config.browser_pools()],
             ), opts=self.opts)
         self._attach_observability(workloads)
         if self.keda_enabled:

@@ -200,6 +200,22 @@ def test_data_stores_reach_exactly_the_workloads_that_use_them(fleet: StackEvalu
         assert {6379, 5432} <= ports, name
 
 
+def test_alerts_and_dashboards_find_the_workloads_by_role(fleet: StackEvaluation) -> None:
+    """The API alerts read every api-role Service, the session and drain alerts every browser pool: with names
+    other than `api` and `browser` they would otherwise see no series at all."""
+    rules = next(r.plain_inputs for r in fleet.of_type("kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+                 if r.plain_inputs["metadata"]["name"] == "browser-platform-alerts")
+    exprs = {rule["alert"]: rule["expr"] for group in rules["spec"]["groups"] for rule in group["rules"]}
+    assert 'service=~"frontdoor|profiles"' in exprs["ApiHighErrorRate"]
+    assert 'service=~"chrome|firefox"' in exprs["BrowserPoolNearCapacity"]
+    assert 'pod=~"(chrome|firefox)-.*"' in exprs["BrowserDrainStuck"]
+    assert 'service=~"chrome|firefox|frontdoor|profiles"' in exprs["TargetDown"]
+    dashboard = next(r.plain_inputs for r in fleet.of_type("kubernetes:core/v1:ConfigMap")
+                     if r.plain_inputs["metadata"]["name"] == "dashboard-browser-pool")
+    panels = json.loads(next(iter(dashboard["data"].values())))["panels"]
+    assert any('deployment=~"chrome|firefox"' in target["expr"] for panel in panels for target in panel["targets"])
+
+
 def test_capacity_plans_one_pool_per_browser_workload() -> None:
     plans = {plan.pool.name: plan for plan in pool_plans(fleet_config())}
     assert [name for name, _ in plans["chrome"].workloads] == ["chrome"]

@@ -6,6 +6,7 @@ the same contract for the application teams.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 METRICS_PORT_NAME = "metrics"
@@ -48,10 +49,22 @@ APP_METRICS: tuple[AppMetric, ...] = (
 )
 
 
-def selector(namespace: str, service: str | None = None) -> str:
-    """Label matchers for series scraped through our ServiceMonitors (Prometheus adds namespace and service)."""
-    matchers = [f'namespace="{namespace}"'] + ([f'service="{service}"'] if service else [])
+def selector(namespace: str, service: str | Sequence[str] | None = None) -> str:
+    """Label matchers for series scraped through our ServiceMonitors (Prometheus adds namespace and service);
+    several services (the workloads of one role) match as an alternation."""
+    names = [service] if isinstance(service, str) else sorted(service or [])
+    matchers = [f'namespace="{namespace}"']
+    if len(names) == 1:
+        matchers.append(f'service="{names[0]}"')
+    elif names:
+        matchers.append(f'service=~"{"|".join(names)}"')
     return "{" + ",".join(matchers) + "}"
+
+
+def pods_of(names: Sequence[str]) -> str:
+    """A `pod=~` pattern for the pods of the named Deployments (their pods are `<name>-<hash>-<id>`)."""
+    return f'({"|".join(sorted(names))})-.*'
+
 
 
 def session_demand(namespace: str, pool: str = "browser", api_services: tuple[str, ...] | list[str] = ("api",),
@@ -78,21 +91,21 @@ def queue_length(namespace: str, worker: str, metric: str) -> str:
     return f'max({metric}{{namespace="{namespace}",container="{worker}"}}) or vector(0)'
 
 
-def session_utilization(namespace: str) -> str:
-    return (f"sum({BROWSER_SESSIONS_ACTIVE}{selector(namespace, 'browser')})"
-            f" / sum({BROWSER_SESSIONS_CAPACITY}{selector(namespace, 'browser')})")
+def session_utilization(namespace: str, pools: Sequence[str] = ("browser",)) -> str:
+    return (f"sum({BROWSER_SESSIONS_ACTIVE}{selector(namespace, pools)})"
+            f" / sum({BROWSER_SESSIONS_CAPACITY}{selector(namespace, pools)})")
 
 
-def api_error_ratio(namespace: str, window: str = "5m") -> str:
-    base = selector(namespace, "api")
+def api_error_ratio(namespace: str, window: str = "5m", apis: Sequence[str] = ("api",)) -> str:
+    base = selector(namespace, apis)
     errors = base[:-1] + ',code=~"5.."}'
     return (f"sum(rate({HTTP_REQUESTS_TOTAL}{errors}[{window}]))"
             f" / sum(rate({HTTP_REQUESTS_TOTAL}{base}[{window}]))")
 
 
-def api_latency_quantile(namespace: str, quantile: float, window: str = "5m") -> str:
+def api_latency_quantile(namespace: str, quantile: float, window: str = "5m", apis: Sequence[str] = ("api",)) -> str:
     return (f"histogram_quantile({quantile}, "
-            f"sum by (le) (rate({HTTP_REQUEST_DURATION}_bucket{selector(namespace, 'api')}[{window}])))")
+            f"sum by (le) (rate({HTTP_REQUEST_DURATION}_bucket{selector(namespace, apis)}[{window}])))")
 
 
 def store_connection_errors(namespace: str, services: str | list[str], window: str = "5m") -> str:

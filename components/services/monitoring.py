@@ -12,6 +12,7 @@ settings); ours also carry the `release` label of the chart's convention.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -142,6 +143,9 @@ class MonitoringStackArgs:
     alert_receivers: AlertReceivers | None = None
     """Alertmanager routes and the credentials of its receivers (components/services/alerting.py); None: the chart's own."""
     extra_values: dict[str, object] = field(default_factory=dict)
+    api_services: list[str] = field(default_factory=lambda: ["api"])
+    """The api-role workloads and the browser pools the dashboards show (Services named after the workloads)."""
+    browser_services: list[str] = field(default_factory=lambda: ["browser"])
     """Values other services add to the chart (e.g. Grafana data sources, components/services/tracing.py), merged in."""
 
 
@@ -171,7 +175,8 @@ class MonitoringStack(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, admin, *args.storage_class.depends_on,
                                                                  *before_release, *args.priority_classes]),
         )
-        for dashboard_name, dashboard in dashboards(args.platform_namespace).items():
+        for dashboard_name, dashboard in dashboards(args.platform_namespace, args.api_services,
+                                                    args.browser_services).items():
             k8s.core.v1.ConfigMap(
                 f"{name}-dashboard-{dashboard_name}",
                 metadata=ObjectMetaArgs(name=f"dashboard-{dashboard_name}", namespace=MONITORING_NAMESPACE,
@@ -219,6 +224,10 @@ class PlatformMonitorsArgs:
     browser_grace_seconds: int
     pod_components: list[str] = field(default_factory=list)
     """Workloads without a Service (workers): scraped through a PodMonitor instead of a ServiceMonitor."""
+    api_services: list[str] = field(default_factory=lambda: ["api"])
+    """The api-role workloads (Services and Deployments are named after them): the API alerts read these."""
+    browser_services: list[str] = field(default_factory=lambda: ["browser"])
+    """The browser pools: the session and drain alerts read these."""
 
 
 class PlatformMonitors(pulumi.ComponentResource):
@@ -260,8 +269,8 @@ class PlatformMonitors(pulumi.ComponentResource):
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
             metadata=ObjectMetaArgs(name="browser-platform-alerts", namespace=args.namespace, labels=labels),
-            spec={"groups": [{"name": "browser-platform", "rules": alert_rules(args.namespace,
-                                                                               args.browser_grace_seconds)}]},
+            spec={"groups": [{"name": "browser-platform", "rules": alert_rules(
+                args.namespace, args.browser_grace_seconds, args.api_services, args.browser_services)}]},
             opts=after,
         )
         self.register_outputs({})
@@ -272,8 +281,10 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str, des
             "annotations": {"summary": summary, "description": description}}
 
 
-def alert_rules(namespace: str, browser_grace_seconds: int) -> list[dict[str, object]]:
-    """The seeds' alerts, for the platform namespace."""
+def alert_rules(namespace: str, browser_grace_seconds: int, apis: Sequence[str] = ("api",),
+                pools: Sequence[str] = ("browser",)) -> list[dict[str, object]]:
+    """The seeds' alerts, for the platform namespace: `apis` and `pools` are the workloads of each role (their
+    Services and Deployments are named after them)."""
     ns = f'namespace="{namespace}"'
     containers = f'{ns},container!="",container!="POD"'
     return [
@@ -291,12 +302,12 @@ def alert_rules(namespace: str, browser_grace_seconds: int) -> list[dict[str, ob
                f"rate(kube_pod_container_status_restarts_total{{{ns}}}[15m]) * 60 > 0.1",
                "5m", "warning", "Container {{ $labels.container }} of {{ $labels.pod }} restarts more than 0.1/min",
                "Check the container's logs and last termination reason."),
-        _alert("ApiHighErrorRate", f"({m.api_error_ratio(namespace)}) > 0.05",
+        _alert("ApiHighErrorRate", f"({m.api_error_ratio(namespace, apis=apis)}) > 0.05",
                "2m", "critical", "More than 5% of API requests fail with 5xx",
                "The API answers with server errors; check its logs and the browser pool."),
-        _alert("ApiHighLatencyP95", f"{m.api_latency_quantile(namespace, 0.95)} > 1",
+        _alert("ApiHighLatencyP95", f"{m.api_latency_quantile(namespace, 0.95, apis=apis)} > 1",
                "5m", "warning", "API p95 latency is above 1s", "Requests are slow; check saturation and the pool."),
-        _alert("BrowserPoolNearCapacity", f"({m.session_utilization(namespace)}) > 0.9",
+        _alert("BrowserPoolNearCapacity", f"({m.session_utilization(namespace, pools)}) > 0.9",
                "5m", "warning", "The browser pool serves more than 90% of its session capacity",
                "New sessions will queue; the autoscaler should be adding pods (see AutoscalerAtMaxReplicas)."),
         _alert("AutoscalerAtMaxReplicas",
@@ -305,8 +316,8 @@ def alert_rules(namespace: str, browser_grace_seconds: int) -> list[dict[str, ob
                "15m", "warning", "{{ $labels.horizontalpodautoscaler }} has been at its maximum replicas for 15m",
                "Demand exceeds the configured maximum; raise maxReplicas (and node pool capacity)."),
         _alert("SessionQueueGrowing",
-               f"sum({m.BROWSER_SESSIONS_QUEUED}{m.selector(namespace, 'api')}) > 0"
-               f" and deriv(sum({m.BROWSER_SESSIONS_QUEUED}{m.selector(namespace, 'api')})[10m:1m]) > 0",
+               f"sum({m.BROWSER_SESSIONS_QUEUED}{m.selector(namespace, apis)}) > 0"
+               f" and deriv(sum({m.BROWSER_SESSIONS_QUEUED}{m.selector(namespace, apis)})[10m:1m]) > 0",
                "10m", "critical", "Sessions are queueing and the queue keeps growing",
                "The pool cannot keep up: check pending browser pods, node capacity and the autoscaler."),
         _alert("PodDisruptionBudgetBlocking",
@@ -314,11 +325,11 @@ def alert_rules(namespace: str, browser_grace_seconds: int) -> list[dict[str, ob
                "30m", "warning", "PDB {{ $labels.poddisruptionbudget }} has allowed no disruption for 30m",
                "Node drains and upgrades are stuck behind this budget; check for unready pods."),
         _alert("BrowserDrainStuck",
-               f"(time() - kube_pod_deletion_timestamp{{{ns},pod=~\"browser-.*\"}}) > {browser_grace_seconds + 300}",
+               f"(time() - kube_pod_deletion_timestamp{{{ns},pod=~\"{m.pods_of(pools)}\"}}) > {browser_grace_seconds + 300}",
                "5m", "warning", "Browser pod {{ $labels.pod }} is still terminating past its grace period",
                "The drain endpoint did not finish; sessions may be stuck."),
         _alert("TargetDown",
-               f"up{{{ns},service=~\"api|browser\"}} == 0",
+               f"up{{{ns},service=~\"{'|'.join(sorted([*apis, *pools]))}\"}} == 0",
                "5m", "critical", "Prometheus cannot scrape {{ $labels.service }} pod {{ $labels.pod }}",
                "The metrics endpoint is down or blocked (NetworkPolicy, mTLS port exception)."),
     ]
@@ -340,10 +351,13 @@ def _dashboard(uid: str, title: str, panels: list[dict[str, object]]) -> dict[st
             "refresh": "30s", "time": {"from": "now-6h", "to": "now"}, "panels": panels}
 
 
-def dashboards(namespace: str) -> dict[str, dict[str, object]]:
-    browser = m.selector(namespace, "browser")
-    api = m.selector(namespace, "api")
+def dashboards(namespace: str, apis: Sequence[str] = ("api",),
+               pools: Sequence[str] = ("browser",)) -> dict[str, dict[str, object]]:
+    browser = m.selector(namespace, pools)
+    api = m.selector(namespace, apis)
     pod_ns = f'namespace="{namespace}"'
+    pods = f'pod=~"{m.pods_of(pools)}"'
+    containers = f'container=~"{"|".join(sorted(pools))}"'
     return {
         "browser-pool": _dashboard("browser-pool", "Browser pool", [
             _panel(1, "Sessions", {
@@ -352,25 +366,26 @@ def dashboards(namespace: str) -> dict[str, dict[str, object]]:
                 "capacity": f"sum({m.BROWSER_SESSIONS_CAPACITY}{browser})",
             }, "short", 0, 0),
             _panel(2, "Pods", {
-                "ready": f'sum(kube_pod_status_ready{{{pod_ns},pod=~"browser-.*",condition="true"}})',
-                "desired": f'kube_deployment_spec_replicas{{{pod_ns},deployment="browser"}}',
+                "ready": f'sum(kube_pod_status_ready{{{pod_ns},{pods},condition="true"}})',
+                "desired": f'sum(kube_deployment_spec_replicas{{{pod_ns},deployment=~"{"|".join(sorted(pools))}"}})',
             }, "short", 12, 0),
             _panel(3, "Memory vs /dev/shm per pod", {
                 "working set {{pod}}":
-                    f'sum by (pod) (container_memory_working_set_bytes{{{pod_ns},pod=~"browser-.*",container="browser"}})',
+                    f'sum by (pod) (container_memory_working_set_bytes{{{pod_ns},{pods},{containers}}})',
                 "page cache incl. /dev/shm {{pod}}":
-                    f'sum by (pod) (container_memory_cache{{{pod_ns},pod=~"browser-.*",container="browser"}})',
+                    f'sum by (pod) (container_memory_cache{{{pod_ns},{pods},{containers}}})',
                 "limit {{pod}}":
-                    f'sum by (pod) (kube_pod_container_resource_limits{{{pod_ns},pod=~"browser-.*",resource="memory"}})',
+                    f'sum by (pod) (kube_pod_container_resource_limits{{{pod_ns},{pods},resource="memory"}})',
             }, "bytes", 0, 8),
-            _panel(4, "Session utilization", {"utilization": m.session_utilization(namespace)}, "percentunit", 12, 8),
+            _panel(4, "Session utilization", {"utilization": m.session_utilization(namespace, pools)}, "percentunit",
+                   12, 8),
         ]),
         "api": _dashboard("browser-platform-api", "API", [
             _panel(1, "Request rate", {"{{code}}": f"sum by (code) (rate({m.HTTP_REQUESTS_TOTAL}{api}[5m]))"},
                    "reqps", 0, 0),
-            _panel(2, "Error ratio (5xx)", {"5xx": m.api_error_ratio(namespace)}, "percentunit", 12, 0),
+            _panel(2, "Error ratio (5xx)", {"5xx": m.api_error_ratio(namespace, apis=apis)}, "percentunit", 12, 0),
             _panel(3, "Latency percentiles", {
-                f"p{int(q * 100)}": m.api_latency_quantile(namespace, q) for q in (0.5, 0.95, 0.99)
+                f"p{int(q * 100)}": m.api_latency_quantile(namespace, q, apis=apis) for q in (0.5, 0.95, 0.99)
             }, "s", 0, 8),
         ]),
     }
