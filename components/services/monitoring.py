@@ -236,31 +236,20 @@ class PlatformMonitors(pulumi.ComponentResource):
         labels = {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/managed-by": "pulumi",
                   "release": RELEASE_NAME}
         after = pulumi.ResourceOptions(parent=self, depends_on=[args.crd_release, args.workloads])
-        for component in args.components:
+        # Workloads with a Service are scraped through it, workers (no Service) through their pods.
+        monitors = [(component, "ServiceMonitor", "endpoints") for component in args.components] + [
+            (component, "PodMonitor", "podMetricsEndpoints") for component in args.pod_components]
+        for component, kind, endpoints in monitors:
             k8s.apiextensions.CustomResource(
-                f"{name}-{component}-servicemonitor",
+                f"{name}-{component}-{kind.lower()}",
                 api_version="monitoring.coreos.com/v1",
-                kind="ServiceMonitor",
+                kind=kind,
                 metadata=ObjectMetaArgs(name=component, namespace=args.namespace, labels=labels),
                 spec={
                     "selector": {"matchLabels": selector_labels(component)},
                     "namespaceSelector": {"matchNames": [args.namespace]},
-                    "endpoints": [{"port": m.METRICS_PORT_NAME, "path": m.METRICS_PATH, "interval": "15s",
-                                   "scheme": "http"}],
-                },
-                opts=after,
-            )
-        for component in args.pod_components:
-            k8s.apiextensions.CustomResource(
-                f"{name}-{component}-podmonitor",
-                api_version="monitoring.coreos.com/v1",
-                kind="PodMonitor",
-                metadata=ObjectMetaArgs(name=component, namespace=args.namespace, labels=labels),
-                spec={
-                    "selector": {"matchLabels": selector_labels(component)},
-                    "namespaceSelector": {"matchNames": [args.namespace]},
-                    "podMetricsEndpoints": [{"port": m.METRICS_PORT_NAME, "path": m.METRICS_PATH, "interval": "15s",
-                                             "scheme": "http"}],
+                    endpoints: [{"port": m.METRICS_PORT_NAME, "path": m.METRICS_PATH, "interval": "15s",
+                                 "scheme": "http"}],
                 },
                 opts=after,
             )

@@ -31,17 +31,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apps.v1 import DeploymentSpecArgs, DeploymentStrategyArgs, RollingUpdateDeploymentArgs
 from pulumi_kubernetes.core.v1 import (
-    AffinityArgs,
     CapabilitiesArgs,
     ContainerArgs,
     ExecActionArgs,
-    NodeAffinityArgs,
-    NodeSelectorRequirementArgs,
-    NodeSelectorTermArgs,
     PodSecurityContextArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
-    PreferredSchedulingTermArgs,
     ProbeArgs,
     ResourceQuotaSpecArgs,
     ResourceRequirementsArgs,
@@ -64,7 +59,7 @@ from stack_config.workloads import ComputeResources
 
 from ..common.labels import PART_OF, selector_labels, standard_labels
 from ..common.quota import ExtraPodCost
-from .workload import SAFE_TO_EVICT, NodePreference
+from .workload import SAFE_TO_EVICT, NodePreference, preferred_affinity
 
 PAUSE_UID = 65535
 """The pause image's own user (it runs as 65535:65535); named explicitly for runAsNonRoot."""
@@ -124,14 +119,6 @@ def quota_for(pools: list[PlaceholderPool]) -> dict[str, str]:
     return hard
 
 
-def _affinity(preferences: list[NodePreference]) -> AffinityArgs | None:
-    if not preferences:
-        return None
-    return AffinityArgs(node_affinity=NodeAffinityArgs(preferred_during_scheduling_ignored_during_execution=[
-        PreferredSchedulingTermArgs(weight=100, preference=NodeSelectorTermArgs(match_expressions=[
-            NodeSelectorRequirementArgs(key=p.key, operator=p.operator, values=list(p.values) or None)]))
-        for p in preferences
-    ]))
 
 
 def _pause_probe(period: int, failures: int) -> ProbeArgs:
@@ -201,7 +188,7 @@ class Headroom(pulumi.ComponentResource):
             node_selector=dict(pool.node_selector),
             tolerations=[TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=t.effect)
                          for t in pool.tolerations] or None,
-            affinity=_affinity(pool.preferred_nodes),
+            affinity=preferred_affinity(pool.preferred_nodes),
             # Warm capacity in every zone the pool spans, as the browser pods spread; a preference only, so a
             # placeholder never waits for a zone.
             topology_spread_constraints=[TopologySpreadConstraintArgs(

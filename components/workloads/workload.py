@@ -195,7 +195,8 @@ def _topology_spread(selector: dict[str, str]) -> list[TopologySpreadConstraintA
     ]
 
 
-def _preferred_affinity(preferences: list[NodePreference]) -> AffinityArgs | None:
+def preferred_affinity(preferences: list[NodePreference]) -> AffinityArgs | None:
+    """Soft node affinity for the preferences (e.g. on-demand nodes first), shared with the headroom placeholders."""
     if not preferences:
         return None
     return AffinityArgs(node_affinity=NodeAffinityArgs(preferred_during_scheduling_ignored_during_execution=[
@@ -348,7 +349,7 @@ class Workload(pulumi.ComponentResource):
             tolerations=[TolerationArgs(key=t.key, operator="Equal", value=t.value, effect=t.effect)
                          for t in args.tolerations] or None,
             topology_spread_constraints=_topology_spread(self.selector),
-            affinity=_preferred_affinity(args.preferred_nodes),
+            affinity=preferred_affinity(args.preferred_nodes),
             termination_grace_period_seconds=args.termination_grace_seconds,
             priority_class_name=args.priority_class_name,
             containers=[container],
