@@ -52,18 +52,23 @@ APP_METRICS: tuple[AppMetric, ...] = (
 def selector(namespace: str, service: str | Sequence[str] | None = None) -> str:
     """Label matchers for series scraped through our ServiceMonitors (Prometheus adds namespace and service);
     several services (the workloads of one role) match as an alternation."""
-    names = [service] if isinstance(service, str) else sorted(service or [])
+    names = [service] if isinstance(service, str) else list(service or [])
     matchers = [f'namespace="{namespace}"']
     if len(names) == 1:
         matchers.append(f'service="{names[0]}"')
     elif names:
-        matchers.append(f'service=~"{"|".join(names)}"')
+        matchers.append(f'service=~"{any_of(names)}"')
     return "{" + ",".join(matchers) + "}"
+
+
+def any_of(names: Sequence[str]) -> str:
+    """A regex alternation of the names, in a stable order (a label matcher's `=~` value)."""
+    return "|".join(sorted(names))
 
 
 def pods_of(names: Sequence[str]) -> str:
     """A `pod=~` pattern for the pods of the named Deployments (their pods are `<name>-<hash>-<id>`)."""
-    return f'({"|".join(sorted(names))})-.*'
+    return f'({any_of(names)})-.*'
 
 
 
@@ -75,6 +80,7 @@ def session_demand(namespace: str, pool: str = "browser", api_services: tuple[st
     With one pool every queued session waits for it; with several, the APIs label each queued series with the
     pool it waits for (`pool="<workload name>"`, docs/addons.md), and each pool counts only its own.
     """
+    # The callers in config order (not `selector`'s sorted alternation): the ScaledObject's query keeps its text.
     queued = selector(namespace, api_services[0]) if len(api_services) == 1 else (
         "{" + f'namespace="{namespace}",service=~"{"|".join(api_services)}"' + "}")
     if not single_pool:
@@ -110,9 +116,4 @@ def api_latency_quantile(namespace: str, quantile: float, window: str = "5m", ap
 
 def store_connection_errors(namespace: str, services: str | list[str], window: str = "5m") -> str:
     """Per store, the clients' (the APIs with `dataStores`) failed or broken store connections per second."""
-    names = [services] if isinstance(services, str) else services
-    if len(names) == 1:
-        matchers = selector(namespace, names[0])
-    else:
-        matchers = "{" + f'namespace="{namespace}",service=~"{"|".join(sorted(names))}"' + "}"
-    return f"sum by (store) (rate({STORE_CONNECTION_ERRORS}{matchers}[{window}]))"
+    return f"sum by (store) (rate({STORE_CONNECTION_ERRORS}{selector(namespace, services)}[{window}]))"

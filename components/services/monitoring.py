@@ -318,7 +318,7 @@ def alert_rules(namespace: str, browser_grace_seconds: int, apis: Sequence[str] 
                "5m", "warning", "Browser pod {{ $labels.pod }} is still terminating past its grace period",
                "The drain endpoint did not finish; sessions may be stuck."),
         _alert("TargetDown",
-               f"up{{{ns},service=~\"{'|'.join(sorted([*apis, *pools]))}\"}} == 0",
+               f"up{{{ns},service=~\"{m.any_of([*apis, *pools])}\"}} == 0",
                "5m", "critical", "Prometheus cannot scrape {{ $labels.service }} pod {{ $labels.pod }}",
                "The metrics endpoint is down or blocked (NetworkPolicy, mTLS port exception)."),
     ]
@@ -346,7 +346,7 @@ def dashboards(namespace: str, apis: Sequence[str] = ("api",),
     api = m.selector(namespace, apis)
     pod_ns = f'namespace="{namespace}"'
     pods = f'pod=~"{m.pods_of(pools)}"'
-    containers = f'container=~"{"|".join(sorted(pools))}"'
+    containers = f'container=~"{m.any_of(pools)}"'
     return {
         "browser-pool": _dashboard("browser-pool", "Browser pool", [
             _panel(1, "Sessions", {
@@ -356,7 +356,7 @@ def dashboards(namespace: str, apis: Sequence[str] = ("api",),
             }, "short", 0, 0),
             _panel(2, "Pods", {
                 "ready": f'sum(kube_pod_status_ready{{{pod_ns},{pods},condition="true"}})',
-                "desired": f'sum(kube_deployment_spec_replicas{{{pod_ns},deployment=~"{"|".join(sorted(pools))}"}})',
+                "desired": f'sum(kube_deployment_spec_replicas{{{pod_ns},deployment=~"{m.any_of(pools)}"}})',
             }, "short", 12, 0),
             _panel(3, "Memory vs /dev/shm per pod", {
                 "working set {{pod}}":
