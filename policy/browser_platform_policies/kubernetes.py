@@ -143,6 +143,14 @@ def check_probes(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: R
     if kind in ("Job", "CronJob"):
         return  # run-to-completion pods are not probed
     required = [p for p in PROBES if p in cfg["requiredProbes"]]
+    if not cfg["perContainer"]:
+        # kube-score pod-probes: each probe somewhere in the pod (init containers included) is enough.
+        everywhere = [ref.container for ref in containers(pod_spec)]
+        missing = [p for p in required if all(get(c, p) is None for c in everywhere)]
+        if missing and not (cfg["requireAnyProbe"] and len(missing) < len(required)):
+            report(f"{_subject(args)}: no container of the pod has a {', '.join(missing)} (perContainer is false). "
+                   "Fix: add them (readiness to gate traffic, liveness to restart a hung process).", None)
+        return
     for ref in containers(pod_spec):
         if ref.init and not ref.sidecar:
             continue
@@ -159,6 +167,10 @@ PROBES_SCHEMA: Schema = {
     "requireAnyProbe": {"type": "boolean", "default": False,
                         "description": "One of requiredProbes is enough (Kyverno require-pod-probes: liveness, "
                                        "readiness or startup); false: every one of them."},
+    "perContainer": {"type": "boolean", "default": True,
+                     "description": "Every long-running container has the probes (a hung sidecar without a liveness "
+                                    "probe is never restarted). False: each probe in any container of the pod, init "
+                                    "containers included, is enough (kube-score pod-probes)."},
 }
 
 
@@ -447,6 +459,23 @@ def check_seccomp(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: 
 SECCOMP_SCHEMA: Schema = {"allowedProfiles": string_list("Accepted seccomp profile types.", ["RuntimeDefault", "Localhost"])}
 
 
+TOKEN_SCHEMA: Schema = {
+    "exemptPodLabels": {
+        "type": "object", "additionalProperties": {"type": "string"}, "default": {},
+        "description": "Pods whose template or controller carries all these labels (label -> value) are exempt, e.g. "
+                       "{\"app.kubernetes.io/part-of\": \"policy-reporter\"} as Kyverno's restrict-automount-sa-token "
+                       "sample has it. Empty (the default): no pod is exempt; a label is no reason for a pod to hold "
+                       "an API token, so any entry is a reviewed exception."},
+}
+
+
+def token_exempt(label_sets: list[dict[str, str]], cfg: Mapping[str, Any]) -> bool:
+    """The pod template's or the controller's labels carry every label of exemptPodLabels (never when it is empty).
+    The controller's count too: Kyverno's sample matches the labels of the object admitted, a CronJob included."""
+    wanted = {str(k): str(v) for k, v in dict(cfg["exemptPodLabels"] or {}).items()}
+    return bool(wanted) and any(all(labels.get(k) == v for k, v in wanted.items()) for labels in label_sets)
+
+
 def check_token_automount(args: ResourceValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
     kt = kube_type(args.resource_type)
     if kt is not None and kt.kind == "ServiceAccount" and kt.group == "core":
@@ -455,7 +484,7 @@ def check_token_automount(args: ResourceValidationArgs, cfg: Mapping[str, Any], 
                    "projected token only in pods that call the Kubernetes API.", None)
         return
     workload = _workload(args)
-    if workload is None:
+    if workload is None or token_exempt([str_map(workload[1], "labels"), str_map(args.props, "metadata", "labels")], cfg):
         return
     # Unset, the pod inherits its ServiceAccount's setting: `k8s-token-automount-effective` (a stack policy)
     # resolves that; only an explicit true, which wins over the ServiceAccount, is decided here.
@@ -762,7 +791,7 @@ def policies() -> list[ResourceValidationPolicy]:
                         check_seccomp, schema=SECCOMP_SCHEMA,
                         remediation="securityContext.seccompProfile.type: RuntimeDefault on the pod.", applies=is_workload),
         resource_policy("k8s-no-token-automount", "Service account tokens are not automounted (pods and ServiceAccounts).",
-                        check_token_automount, remediation="automountServiceAccountToken: false."),
+                        check_token_automount, schema=TOKEN_SCHEMA, remediation="automountServiceAccountToken: false."),
         resource_policy("k8s-no-secret-env-literals", "Secret-looking values are not passed as plain env literals or "
                         "ConfigMap data.", check_secret_env, schema=SECRET_ENV_SCHEMA,
                         remediation="Move the value into a Secret and reference it with secretKeyRef."),

@@ -15,7 +15,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
 
 from .config import Schema, per_resource, resource_policy, stack_policy, string_list
-from .kubernetes import _DIGEST, _all_containers, _subject, _workload, split_image
+from .kubernetes import _DIGEST, TOKEN_SCHEMA, _all_containers, _subject, _workload, split_image, token_exempt
 from .model import StackModel, Workload, namespace_of
 from .pools import EKS_CLUSTER, GKE_CLUSTER, is_kind_command, kind_document
 from .props import as_int, get, is_workload, items, kube_type, labels_match, metadata_name, str_map, truthy
@@ -37,6 +37,8 @@ def check_token_automount_effective(args: StackValidationArgs, cfg: Mapping[str,
         with per_resource("k8s-token-automount-effective", workload.urn):
             if get(workload.pod_spec, "automountServiceAccountToken") is not None:
                 continue  # explicit: k8s-no-token-automount decides
+            if token_exempt([workload.pod_labels, str_map(workload.resource.props, "metadata", "labels")], cfg):
+                continue
             account = str(get(workload.pod_spec, "serviceAccountName", default="") or "default")
             if disabled.get((workload.namespace, account)) is False:
                 continue
@@ -67,6 +69,15 @@ PULL_POLICY_SCHEMA: Schema = {
         "type": "boolean", "default": True,
         "description": "An image pinned by digest may use IfNotPresent (its content cannot change; Checkov CKV_K8S_15 "
                        "agrees). False: Always everywhere, as Polaris pullPolicyNotAlways and kube-score ask."},
+    "requireAlwaysForVersionTags": {
+        "type": "boolean", "default": True,
+        "description": "An image pinned by a version tag (not by digest) must be pulled with Always too: a tag can be "
+                       "pushed again. False: only untagged and `latest` images must (Kyverno imagepullpolicy-always)."},
+    "requireExplicitPolicy": {
+        "type": "boolean", "default": False,
+        "description": "imagePullPolicy must be written even where the API server defaults it to Always (an untagged "
+                       "or `latest` image), as Polaris pullPolicyNotAlways asks. False: the defaulted Always counts "
+                       "(the pod pulls Always either way)."},
 }
 
 
@@ -79,8 +90,16 @@ def check_pull_policy(args: ResourceValidationArgs, cfg: Mapping[str, Any], repo
         policy = get(ref.container, "imagePullPolicy")
         _, tag, digest = split_image(image)
         pinned = digest is not None and bool(_DIGEST.search(image))
-        if policy is None and (tag in (None, "latest")) and not pinned:
+        moving = tag in (None, "latest") and not pinned
+        if policy is None and moving and cfg["requireExplicitPolicy"]:
+            report(f"{_subject(args)}: {ref.where} pulls '{image}' with no imagePullPolicy (the API server defaults it "
+                   "to Always for this tag; requireExplicitPolicy asks for the field). Fix: pin the image by digest "
+                   "or a version tag and set imagePullPolicy explicitly.", None)
+            continue
+        if policy is None and moving:
             continue  # the API server defaults an untagged or latest image to Always
+        if not moving and not pinned and not cfg["requireAlwaysForVersionTags"]:
+            continue  # a version tag: only untagged / latest images are asked for Always
         effective = policy or "IfNotPresent"
         if effective == "Always" or (pinned and cfg["digestAllowsIfNotPresent"] and effective == "IfNotPresent"):
             continue
@@ -370,7 +389,21 @@ REPLICAS_SCHEMA: Schema = {
     "minReplicas": {"type": "integer", "minimum": 1, "default": 2,
                     "description": "Workloads that may run at least this many replicas are checked (a single pod has "
                                    "nothing to keep apart or available; Polaris and kube-score check from 1)."},
+    "unsetReplicasMayScale": {
+        "type": "boolean", "default": False,
+        "description": "A Deployment / StatefulSet with spec.replicas unset and no autoscaler in the stack counts as "
+                       "possibly many replicas (an autoscaler or `kubectl scale` outside the stack may own it), as "
+                       "kube-score assumes. False: it runs the API default of one pod; an autoscaler of the stack "
+                       "gives its maxReplicas either way."},
 }
+
+
+def _checked_replicas(workload: Workload, cfg: Mapping[str, Any]) -> tuple[bool, str]:
+    """(whether the workload runs enough replicas to be checked, how many it may run as a phrase)."""
+    if cfg["unsetReplicasMayScale"] and workload.replicas is None and not workload.autoscalers \
+            and workload.kind in ("Deployment", "StatefulSet"):
+        return True, "an unset number of replicas (unsetReplicasMayScale)"
+    return workload.max_replicas >= int(cfg["minReplicas"]), f"up to {workload.max_replicas} replicas"
 
 
 def check_workload_pdb(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
@@ -379,9 +412,10 @@ def check_workload_pdb(args: StackValidationArgs, cfg: Mapping[str, Any], report
     for workload in model.workloads:
         if model.placeholder(workload):
             continue  # headroom: a PDB would only slow the preemption it exists for (priorities.py forbids one)
-        if workload.long_running and workload.max_replicas >= int(cfg["minReplicas"]) and workload.urn not in covered:
-            report(f"{workload.title} runs up to {workload.max_replicas} replicas but no PodDisruptionBudget selects "
-                   "it: a node drain may evict all of them at once. Fix: a PDB with maxUnavailable: 1.", workload.urn)
+        checked, runs = _checked_replicas(workload, cfg)
+        if workload.long_running and checked and workload.urn not in covered:
+            report(f"{workload.title} runs {runs} but no PodDisruptionBudget selects it: a node drain may evict all "
+                   "of them at once. Fix: a PDB with maxUnavailable: 1.", workload.urn)
 
 
 SPREAD_SCHEMA: Schema = {
@@ -412,12 +446,41 @@ def check_spread(args: StackValidationArgs, cfg: Mapping[str, Any], report: Repo
     keys = {str(k) for k in cfg["topologyKeys"]}
     for workload in model.workloads:
         with per_resource("workload-spread", workload.urn):
-            if workload.long_running and workload.max_replicas >= int(cfg["minReplicas"]) \
-                    and not _spreads(workload, keys):
-                report(f"{workload.title} runs up to {workload.max_replicas} replicas with no topologySpreadConstraint "
+            checked, runs = _checked_replicas(workload, cfg)
+            if workload.long_running and checked and not _spreads(workload, keys):
+                report(f"{workload.title} runs {runs} with no topologySpreadConstraint "
                        f"or pod anti-affinity over {', '.join(sorted(keys))} that selects its own pods: the scheduler "
                        "may put them all on one node. Fix: a topologySpreadConstraint on kubernetes.io/hostname "
                        "(whenUnsatisfiable: ScheduleAnyway) with the workload's selector labels.", workload.urn)
+
+
+SERVICE_BACKENDS_SCHEMA: Schema = {
+    "requiredProbes": string_list("Probes a pod a Service selects must have in at least one of its containers (init "
+                                  "containers included).", ["readinessProbe"]),
+}
+
+
+def check_service_backends_ready(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
+    """kube-score pod-probes' question: a Service sends traffic to a pod it selects as soon as the pod runs, unless
+    a readiness probe gates it. `k8s-probes` asks more of every long-running container, selected or not."""
+    model = _model(args, "service-backends-ready")
+    required = [str(p) for p in cfg["requiredProbes"]]
+    seen: set[str] = set()
+    for service in model.of("core/Service"):
+        with per_resource("service-backends-ready", service.urn):
+            selector = str_map(service.props, "spec", "selector")
+            if not selector or get(service.props, "spec", "type") == "ExternalName":
+                continue
+            for workload in model.selected(namespace_of(service), selector):
+                if workload.urn in seen or workload.kind in ("Job", "CronJob"):
+                    continue
+                seen.add(workload.urn)
+                every = items(workload.pod_spec, "containers") + items(workload.pod_spec, "initContainers")
+                missing = [p for p in required if all(get(c, p) is None for c in every)]
+                if missing:
+                    report(f"{workload.title} is selected by Service {namespace_of(service)}/"
+                           f"{metadata_name(service.props)} but no container of the pod has a {', '.join(missing)}: "
+                           "the Service sends it traffic before it is ready. Fix: add a readinessProbe.", workload.urn)
 
 
 ISTIO_SCHEMA: Schema = {
@@ -456,7 +519,7 @@ def check_injection_opt_out(args: StackValidationArgs, cfg: Mapping[str, Any], r
 def policies() -> list[Any]:
     return [
         stack_policy("k8s-token-automount-effective", "Pods that leave automountServiceAccountToken unset use a "
-                     "ServiceAccount of the stack that disables it.", check_token_automount_effective,
+                     "ServiceAccount of the stack that disables it.", check_token_automount_effective, schema=TOKEN_SCHEMA,
                      remediation="automountServiceAccountToken: false on the pod or its ServiceAccount."),
         resource_policy("k8s-default-service-account", "Workloads run under a ServiceAccount of their own, not "
                         "'default'.", check_default_service_account, remediation="Set serviceAccountName.", applies=is_workload),
@@ -479,6 +542,9 @@ def policies() -> list[Any]:
         stack_policy("workload-spread", "Long-running workloads with more than one replica spread over nodes or zones.",
                      check_spread, schema=SPREAD_SCHEMA,
                      remediation="topologySpreadConstraints or pod anti-affinity over kubernetes.io/hostname."),
+        stack_policy("service-backends-ready", "Pods a Service selects have a readiness probe.",
+                     check_service_backends_ready, schema=SERVICE_BACKENDS_SCHEMA,
+                     remediation="Add a readinessProbe to the pod's serving container."),
         stack_policy("istio-authorization-coverage", "Namespaces with sidecar-injected workloads have an Istio "
                      "AuthorizationPolicy.", check_authorization_coverage, schema=ISTIO_SCHEMA,
                      remediation="Add allow-nothing plus ALLOW rules per caller."),

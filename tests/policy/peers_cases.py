@@ -65,6 +65,11 @@ def _removed_api(resources: Resources) -> None:
     named(resources, "policy/v1:PodDisruptionBudget", "api-pdb").type = "kubernetes:policy/v1beta1:PodDisruptionBudget"
 
 
+def _unready_api(resources: Resources) -> None:
+    for ref in pod(deployment(resources, "api"))["containers"]:
+        ref.pop("readinessProbe", None)
+
+
 def _pdb_without_policy(resources: Resources) -> None:
     named(resources, "policy/v1:PodDisruptionBudget", "api-pdb").inputs["spec"].pop("maxUnavailable")
 
@@ -99,6 +104,8 @@ PEERS_CASES: list[Case] = [
     Case("peer-pdb-no-policy", "pdb-allows-drain", stack(_pdb_without_policy),
          "sets neither minAvailable nor maxUnavailable"),
     Case("peer-no-spread", "workload-spread", stack(_no_spread), "may put them all on one node"),
+    Case("peer-unready-backend", "service-backends-ready", stack(_unready_api),
+         "but no container of the pod has a readinessProbe: the Service sends it traffic before it is ready"),
     Case("peer-no-authz", "istio-authorization-coverage", stack(_no_authorization), "has no Istio AuthorizationPolicy"),
     Case("peer-opt-out", "istio-injection-opt-out", stack(_opt_out), "opts out of sidecar injection"),
     Case("peer-secret-content", "k8s-no-secret-env-literals",
