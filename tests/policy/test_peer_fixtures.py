@@ -9,6 +9,7 @@ the bench's `--aligned` run sets for the peer's question."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from scripts import bench_peer_fixtures as bench
 
-from .pack import PackProcess
+from .pack import POLICY_DIR, PackProcess
 from .test_peers import POD, C, Change, D, add, base_objects, both, diagnostics_of, drop, put, remove
 
 
@@ -222,6 +223,15 @@ def test_the_aligned_configs_name_real_properties(pack: PackProcess) -> None:
             for policy, properties in config.items():
                 assert set(properties) <= schemas[policy], (peer, check, policy)
             pack.resolve_config({"all": "mandatory", **config})
+
+
+def test_the_stack_configs_name_real_properties(pack: PackProcess) -> None:
+    """The same for policy/config/*.json: a misspelt property would be ignored by the CLI, leaving the default."""
+    schemas = {p.name: set(p.configSchema.properties.keys()) for p in pack.info.policies}
+    for path in sorted((POLICY_DIR / "config").glob("*.json")):
+        for policy, entry in json.loads(path.read_text()).items():
+            if policy != "all" and isinstance(entry, dict):
+                assert set(entry) - {"enforcementLevel"} <= schemas[policy], (path.name, policy)
 
 
 @pytest.mark.parametrize("config", [
