@@ -21,6 +21,7 @@ from .data import STORE_ENV, DataStoresSettings, inside_ranges
 from .egress import gke_nat_ports
 from .observability import ObservabilitySettings, check_observability, tracing_active
 from .sizing import size_pools
+from .workload_names import check_workload_names
 from .workloads import (
     DEFAULT_WORKLOADS,
     NEW_FORM,
@@ -159,6 +160,11 @@ class PlatformConfig(StrictModel):
         if self.ingress is not None and not public:
             raise ConfigFieldError(("ingress",), "routes the public host to an API, but no api workload is public "
                                    "(workloads.<name>.public: true)")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_object_names(self) -> PlatformConfig:
+        check_workload_names(self)  # two workloads whose derived object names meet (stack_config/workload_names.py)
         return self
 
     @field_validator("namespace", "ingress_namespace")
