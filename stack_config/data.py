@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from capacity.networks import inside_ranges
+
 from .base import CONFIG_KEY_RE, ConfigFieldError, MemoryQuantity, StrictModel
 from .cluster import check_dns_label
 from .workloads import _DIGEST_RE, _IMAGE_RE
@@ -65,21 +67,6 @@ DEFAULTS: dict[str, StoreDefaults] = {
 
 _DB_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
-
-
-def _within(inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
-            outer: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
-        return inner.subnet_of(outer)
-    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
-        return inner.subnet_of(outer)
-    return False  # different IP versions never contain each other
-
-
-def inside_ranges(cidr: str, ranges: list[str]) -> bool:
-    """Whether `cidr` lies inside one of `ranges` (of the same IP version)."""
-    network = ipaddress.ip_network(cidr)
-    return any(_within(network, ipaddress.ip_network(other)) for other in ranges)
 
 
 def _check_key(value: str) -> str:
