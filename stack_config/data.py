@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from capacity.networks import inside_ranges
 
-from .base import CONFIG_KEY_RE, ConfigFieldError, MemoryQuantity, StrictModel
+from .base import CONFIG_KEY_RE, ConfigFieldError, MemoryQuantity, StrictModel, cidr_block
 from .cluster import check_dns_label
 from .workloads import _DIGEST_RE, _IMAGE_RE
 
@@ -178,10 +178,7 @@ class ExternalStore(StrictModel):
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError as error:
-            raise ValueError(f"'{value}' is not a CIDR block: {error}") from None
+        cidr_block(value)
         return value
 
 
@@ -215,11 +212,7 @@ class DataStoresSettings(StrictModel):
     @field_validator("private_service_cidr", "psc_subnet_cidr")
     @classmethod
     def _private(cls, value: str) -> str:
-        try:
-            network = ipaddress.ip_network(value, strict=True)
-        except ValueError as error:
-            raise ValueError(f"'{value}' is not a CIDR block: {error}") from None
-        if not network.is_private:
+        if not cidr_block(value).is_private:
             raise ValueError(f"'{value}' is not a private range")
         return value
 

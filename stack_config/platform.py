@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any
 
 from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_validator
 
 from .addons import SOLVERS_BY_CLUSTER, AutoscalingAddons, IngressSettings, MeshSettings, MonitoringSettings
-from .base import ConfigFieldError, StrictModel
+from .base import ConfigFieldError, StrictModel, cidr_block
 from .cluster import (
     EksClusterConfig,
     ExistingClusterConfig,
@@ -66,10 +65,7 @@ class NetworkSettings(StrictModel):
     @classmethod
     def _cidrs(cls, cidrs: list[str]) -> list[str]:
         for cidr in cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=True)
-            except ValueError as error:
-                raise ValueError(f"'{cidr}' is not a CIDR block: {error}") from None
+            cidr_block(cidr)
         return cidrs
 
 

@@ -247,6 +247,11 @@ class WorkloadBase(StrictModel):
         return self.autoscaling.max_replicas if self.autoscaling else self.replicas
 
 
+DATA_STORES_DESCRIPTION = ("Receives the data stores' endpoints, credentials and egress (with dataStores enabled or "
+                           "external).")
+"""`dataStores` of a caller: the same key with a role's own default (off for a worker, on for an API)."""
+
+
 class CallerSettings(StrictModel):
     """What a workload that calls others declares (roles api and worker)."""
 
@@ -258,8 +263,7 @@ class CallerSettings(StrictModel):
     )
     data_stores: bool = Field(
         default=False,
-        description="Receives the data stores' endpoints, credentials and egress (with dataStores enabled or "
-                    "external).",
+        description=DATA_STORES_DESCRIPTION,
     )
 
     @field_validator("calls")
@@ -299,8 +303,7 @@ class ApiWorkload(WorkloadBase, CallerSettings):
     )
     data_stores: bool = Field(
         default=True,
-        description="Receives the data stores' endpoints, credentials and egress (with dataStores enabled or "
-                    "external).",
+        description=DATA_STORES_DESCRIPTION,
     )
 
 

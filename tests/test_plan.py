@@ -36,16 +36,24 @@ def test_plan_prints_the_tree_and_writes_manifests(tmp_path: Path) -> None:
     assert (tmp_path / "dev" / "resources.json").exists()
 
 
-def copy_program(tmp_path: Path) -> Path:
+def copy_program(tmp_path: Path, *extra: str) -> Path:
+    """The program (and `extra` parts: stack files, tests/stacks) copied to `tmp_path/project`."""
     project = tmp_path / "project"
     project.mkdir()
-    for part in PROGRAM_PARTS:
+    for part in [*PROGRAM_PARTS, *extra]:
         source = REPO_ROOT / part
         if source.is_dir():
             shutil.copytree(source, project / part, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, project / part)
     return project
+
+
+def commit_all(project: Path) -> None:
+    """Make `project` a git repository with everything in one commit (the base of `--base HEAD`)."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "base"]):
+        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True)
 
 
 def test_plan_exits_2_with_the_config_problems(tmp_path: Path) -> None:
@@ -133,11 +141,8 @@ def test_plan_takes_a_test_only_stack_with_its_stand_in_secrets(tmp_path: Path) 
 def test_plan_diff_and_config_errors_of_a_test_only_stack(tmp_path: Path) -> None:
     """`python -m offline.plan existing --base <ref>` diffs the stack file under tests/stacks/ (at the base too),
     and a bad value there is reported at its line in that file."""
-    project = copy_program(tmp_path)
-    shutil.copytree(REPO_ROOT / "tests" / "stacks", project / "tests" / "stacks")
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
-    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "base"]):
-        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True)
+    project = copy_program(tmp_path, "tests/stacks")
+    commit_all(project)
     path = project / "tests" / "stacks" / "Pulumi.existing.yaml"
     path.write_text(path.read_text().replace("maxSessions: 120", "maxSessions: 140"))
     diff = subprocess.run([sys.executable, "-m", "offline.plan", "existing", "--base", "HEAD"], cwd=project,

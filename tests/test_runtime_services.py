@@ -25,7 +25,15 @@ import yaml
 
 from capacity import platform_services as sizes
 from components.common import charts
-from offline.chart_values import CHARTS_DIR, ISTIO_LEGACY_SECTION, ChartValues, chart_data_dir, load_chart, release_of
+from offline.chart_values import (
+    CHARTS_DIR,
+    ISTIO_LEGACY_SECTION,
+    ChartValues,
+    chart_data_dir,
+    coalesce,
+    load_chart,
+    release_of,
+)
 from offline.harness import RecordedResource, StackEvaluation, evaluate_stack, stack_file_config, stack_names
 from scripts.capacity_report import load_config
 from stack_config import ConfigError, validate_stack_config
@@ -195,20 +203,6 @@ def chart_default(chart: ChartValues, path: Path_) -> Any:
     return _lookup(defaults, path)
 
 
-def helm_merge(default: Any, value: Any) -> Any:
-    """Helm's coalescing of user values over chart defaults: maps merge key by key, null removes a key,
-    anything else replaces."""
-    if not isinstance(default, dict) or not isinstance(value, dict):
-        return copy.deepcopy(value)
-    merged = copy.deepcopy(default)
-    for key, item in value.items():
-        if item is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = helm_merge(merged.get(key), item)
-    return merged
-
-
 def _quantities_as_text(value: Any) -> Any:
     """YAML numbers in a chart (`cpu: 1`) and our strings (`"1"`) are the same quantity."""
     if isinstance(value, dict):
@@ -217,7 +211,7 @@ def _quantities_as_text(value: Any) -> Any:
 
 
 def rendered(release: Release, path: Path_) -> Any:
-    return helm_merge(chart_default(release.chart, path), _lookup(release.values, path))
+    return coalesce(chart_default(release.chart, path), _lookup(release.values, path))  # Helm's merge
 
 
 def allowed_disruptions(budget: Any, replicas: int) -> int | None:

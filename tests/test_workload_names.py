@@ -79,22 +79,21 @@ ENV_COLLISIONS: dict[str, tuple[Edit, str, str]] = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(COLLISIONS))
-def test_colliding_derived_names_are_a_config_error(case: str) -> None:
-    edit, key, derived = COLLISIONS[case]
-    problems = fleet_problems(edit)
-    assert len(problems) == 1, problems
-    assert problems[0].startswith(f"browser-platform:{key}: the {derived} would be made twice"), problems
-    assert "rename" in problems[0]
+EXPECTED = {**{case: (edit, key, f"the {derived} would be made twice") for case, (edit, key, derived) in
+                COLLISIONS.items()},
+            **{case: (edit, key, f"would both set {variable} in the ConfigMap") for case, (edit, key, variable) in
+               ENV_COLLISIONS.items()}}
 
 
-@pytest.mark.parametrize("case", sorted(ENV_COLLISIONS))
-def test_colliding_callee_variables_are_a_config_error(case: str) -> None:
-    edit, key, variable = ENV_COLLISIONS[case]
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_colliding_names_are_a_config_error_at_the_workload(case: str) -> None:
+    """Object names (COLLISIONS) and callee variables (ENV_COLLISIONS) that meet: one error, at the key to
+    change, naming what would be made twice and saying to rename."""
+    edit, key, message = EXPECTED[case]
     problems = fleet_problems(edit)
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"browser-platform:{key}: "), problems
-    assert f"would both set {variable} in the ConfigMap" in problems[0]
+    assert message in problems[0] and "rename" in problems[0], problems
 
 
 @pytest.mark.parametrize("name", ["frontdoor-public", "gateway", "allow-dns", "keda-hpa-chrome"])
