@@ -63,6 +63,7 @@ def _own(config: PlatformConfig, name: str) -> list[tuple[str, str]]:
     if not isinstance(spec, WorkerWorkload):
         own.append(("Service", name))
     if name in config.keda_scaled():
+        # KEDA makes the HPA `keda-hpa-<ScaledObject>` (its default: horizontalPodAutoscalerConfig.name is unset).
         own += [("ScaledObject", name), ("HorizontalPodAutoscaler*", f"keda-hpa-{name}")]
     elif spec.autoscaling is not None:
         own.append(("HorizontalPodAutoscaler", name))
