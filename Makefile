@@ -27,6 +27,7 @@ lint: python-check
 	$(PYTHON) -m basedpyright --pythonpath $(PYTHON)
 
 # make plan STACK=prod [SHOW=Deployment/browser] [BASE=origin/main [DIFF_OUT=out/plan-diff/prod.md]]
+# (STACK may also be a test-only stack of tests/stacks/: existing, fleet)
 plan: python-check
 	$(PYTHON) -m offline.plan $(STACK) $(if $(SHOW),--show '$(SHOW)') $(if $(BASE),--base '$(BASE)') \
 	  $(if $(DIFF_OUT),--diff-out '$(DIFF_OUT)')

@@ -285,13 +285,13 @@ def _istio_view(chart: ChartValues) -> dict[str, Any]:
     defaults = copy.deepcopy(chart.defaults)
     internal = defaults.pop("_internal_defaults_do_not_set", None) or {}
     merged = {**defaults, **internal}
-    legacy = _ISTIO_LEGACY_SECTION.get(chart.key)
+    legacy = ISTIO_LEGACY_SECTION.get(chart.key)
     if legacy is not None:
         merged[legacy] = _LEGACY_TOP
     return merged
 
 
-_ISTIO_LEGACY_SECTION = {"istiod": "pilot", "istio-cni": "cni"}
+ISTIO_LEGACY_SECTION = {"istiod": "pilot", "istio-cni": "cni"}
 """istio/istio@1.30.3 templates/zzy_descope_legacy.yaml:3 of each chart:
 `{{- $_ := mustMergeOverwrite $.Values (index $.Values "pilot") }}` (istiod; `"cni"` in istio-cni)."""
 

@@ -142,14 +142,7 @@ def with_defaults(data: Any, schema: Mapping[str, Any]) -> Any:
 def list_type_errors(data: Any, schema: Mapping[str, Any], path: str) -> list[str]:
     """`x-kubernetes-list-type: set` items and `map` keys must be unique: the API server refuses duplicates."""
     problems: list[str] = []
-    if isinstance(data, dict):
-        properties = schema.get("properties") or {}
-        extra = schema.get("additionalProperties")
-        for key, value in data.items():
-            sub = properties.get(key, extra if isinstance(extra, dict) else None)
-            if sub is not None:
-                problems += list_type_errors(value, sub, f"{path}.{key}" if path else key)
-    elif isinstance(data, list):
+    if isinstance(data, list):
         list_type = schema.get("x-kubernetes-list-type")
         if list_type == "set":
             seen = [json.dumps(item, sort_keys=True) for item in data]
@@ -160,10 +153,24 @@ def list_type_errors(data: Any, schema: Mapping[str, Any], path: str) -> list[st
             keys = [json.dumps([item.get(n) for n in names]) for item in data if isinstance(item, dict)]
             problems += [f"{path}: duplicate {'/'.join(names)} {key} in a list-type map" for key in sorted(set(keys))
                          if keys.count(key) > 1]
-        if isinstance(schema.get("items"), dict):
-            for i, item in enumerate(data):
-                problems += list_type_errors(item, schema["items"], f"{path}[{i}]")
+    for value, sub, where in schema_children(data, schema, path):
+        problems += list_type_errors(value, sub, where)
     return problems
+
+
+def schema_children(data: Any, schema: Mapping[str, Any], path: str) -> Iterator[tuple[Any, Mapping[str, Any], str]]:
+    """(value, its schema, its path) for each field or item of `data` the schema describes: `properties`, else
+    `additionalProperties` of a map, `items` of a list."""
+    if isinstance(data, dict):
+        properties = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, value in data.items():
+            sub = properties.get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                yield value, sub, f"{path}.{key}" if path else key
+    elif isinstance(data, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(data):
+            yield item, schema["items"], f"{path}[{i}]"
 
 
 def schema_errors(body: Mapping[str, Any], crd: CrdVersion) -> list[str]:
@@ -254,16 +261,8 @@ def cel_rules_evaluated(body: Any, schema: Mapping[str, Any]) -> int:
 def _rules_reached(data: Any, schema: Mapping[str, Any], path: str) -> Iterator[tuple[str, Mapping[str, Any], Any]]:
     for rule in schema.get("x-kubernetes-validations") or []:
         yield path, rule, data
-    if isinstance(data, dict):
-        properties = schema.get("properties") or {}
-        extra = schema.get("additionalProperties")
-        for key, value in data.items():
-            sub = properties.get(key, extra if isinstance(extra, dict) else None)
-            if sub is not None:
-                yield from _rules_reached(value, sub, f"{path}.{key}" if path else key)
-    elif isinstance(data, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(data):
-            yield from _rules_reached(item, schema["items"], f"{path}[{i}]")
+    for value, sub, where in schema_children(data, schema, path):
+        yield from _rules_reached(value, sub, where)
 
 
 def _cel_walk(data: Any, schema: Mapping[str, Any], path: str) -> Iterator[CelFinding]:

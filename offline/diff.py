@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .harness import REPO_ROOT, StackEvaluation, is_secret
+from .harness import REPO_ROOT, StackEvaluation, is_secret, stack_file
 
 MASK = "<secret>"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -91,7 +91,7 @@ def snapshot_at(ref: str, stack: str, repo: Path = REPO_ROOT) -> tuple[str, Snap
     with tempfile.TemporaryDirectory(prefix="plan-base-") as folder:
         tree = Path(folder)
         extract_tree(commit, tree, repo)
-        if not (tree / f"Pulumi.{stack}.yaml").exists():
+        if not stack_file(stack, tree).exists():  # at the root, or a test-only stack under tests/stacks/
             return commit, {}
         env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
         result = subprocess.run([sys.executable, "-c", _SNAPSHOT_SCRIPT, stack], cwd=tree, env=env,

@@ -1,7 +1,9 @@
 """`make plan STACK=<stack>`: what `pulumi up` would create, without credentials, a CLI or a cluster.
 
 Evaluates Pulumi.<stack>.yaml on the mocks, prints the cluster and the resource tree (the cluster first), and
-writes the rendered Kubernetes manifests (and Helm release values) under out/<stack>/.
+writes the rendered Kubernetes manifests (and Helm release values) under out/<stack>/. The test-only stacks
+(tests/stacks/Pulumi.existing.yaml, Pulumi.fleet.yaml) plan the same way, with the stand-in secrets of
+offline/stack-secrets.yaml.
 
   --show Kind/name     print one rendered object instead (`Deployment/browser`, `Release/mesh-istiod`;
                        `Kind/namespace/name` when the name is not unique)
@@ -26,7 +28,15 @@ from stack_config import ConfigError
 from stack_config.stack_file import report_config_error
 
 from .diff import BaseEvaluationError, diff_snapshots, format_markdown, format_text, snapshot, snapshot_at
-from .harness import REPO_ROOT, RecordedResource, StackEvaluation, evaluate_stack, stack_names
+from .harness import (
+    REPO_ROOT,
+    RecordedResource,
+    StackEvaluation,
+    evaluate_stack,
+    stack_file,
+    stack_names,
+    test_only_stack_names,
+)
 from .render import HELM_RELEASE, clean, manifests, write_manifests
 
 CLUSTER_TYPE_PREFIX = "browser-platform:cluster:"
@@ -118,7 +128,9 @@ def plan_diff(evaluation: StackEvaluation, base: str, diff_out: Path | None) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.plan", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stack", choices=stack_names(), help="stack name (Pulumi.<stack>.yaml)")
+    # The test-only stacks (tests/stacks/: existing, fleet) plan too; evaluate_stack finds them by name.
+    parser.add_argument("stack", choices=sorted({*stack_names(), *test_only_stack_names()}),
+                        help="stack name (Pulumi.<stack>.yaml, or tests/stacks/Pulumi.<stack>.yaml)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "out", help="output folder (default: out/)")
     parser.add_argument("--show", metavar="KIND/NAME", help="print this one rendered object")
     parser.add_argument("--base", metavar="GIT_REF", help="diff against the stack at this commit")
@@ -127,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         evaluation = evaluate_stack(args.stack)
     except (ConfigError, yaml.YAMLError) as error:
-        print(report_config_error(args.stack, REPO_ROOT, error), file=sys.stderr)
+        print(report_config_error(args.stack, REPO_ROOT, error, stack_path=stack_file(args.stack)), file=sys.stderr)
         return 2
     if args.show:
         document, candidates = find_object(evaluation, args.show)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from decimal import Decimal
 from typing import Annotated
@@ -110,3 +111,11 @@ def format_memory(num_bytes: int) -> str:
 
 def format_cpu(millicores: int) -> str:
     return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
+
+
+def cidr_block(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """`value` as a network, or the config error every CIDR key gives (host bits set count as an error)."""
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"'{value}' is not a CIDR block: {error}") from None

@@ -22,6 +22,7 @@ from .base import (
     GcpProject,
     MemoryQuantity,
     StrictModel,
+    cidr_block,
     cpu_millicores,
     memory_bytes,
 )
@@ -233,10 +234,7 @@ _GCE_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
 
 
 def parse_cidr(value: str) -> ipaddress.IPv4Network:
-    try:
-        network = ipaddress.ip_network(value, strict=True)
-    except ValueError as error:
-        raise ValueError(f"'{value}' is not a CIDR block: {error}") from None
+    network = cidr_block(value)
     if not isinstance(network, ipaddress.IPv4Network):
         raise ValueError(f"'{value}' is not an IPv4 CIDR block")
     return network

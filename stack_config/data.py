@@ -14,7 +14,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import CONFIG_KEY_RE, ConfigFieldError, MemoryQuantity, StrictModel
+from capacity.networks import inside_ranges
+
+from .base import CONFIG_KEY_RE, ConfigFieldError, MemoryQuantity, StrictModel, cidr_block
 from .cluster import check_dns_label
 from .workloads import _DIGEST_RE, _IMAGE_RE
 
@@ -65,21 +67,6 @@ DEFAULTS: dict[str, StoreDefaults] = {
 
 _DB_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
-
-
-def _within(inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
-            outer: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
-        return inner.subnet_of(outer)
-    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
-        return inner.subnet_of(outer)
-    return False  # different IP versions never contain each other
-
-
-def inside_ranges(cidr: str, ranges: list[str]) -> bool:
-    """Whether `cidr` lies inside one of `ranges` (of the same IP version)."""
-    network = ipaddress.ip_network(cidr)
-    return any(_within(network, ipaddress.ip_network(other)) for other in ranges)
 
 
 def _check_key(value: str) -> str:
@@ -191,10 +178,7 @@ class ExternalStore(StrictModel):
     @field_validator("cidr")
     @classmethod
     def _cidr(cls, value: str) -> str:
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError as error:
-            raise ValueError(f"'{value}' is not a CIDR block: {error}") from None
+        cidr_block(value)
         return value
 
 
@@ -228,11 +212,7 @@ class DataStoresSettings(StrictModel):
     @field_validator("private_service_cidr", "psc_subnet_cidr")
     @classmethod
     def _private(cls, value: str) -> str:
-        try:
-            network = ipaddress.ip_network(value, strict=True)
-        except ValueError as error:
-            raise ValueError(f"'{value}' is not a CIDR block: {error}") from None
-        if not network.is_private:
+        if not cidr_block(value).is_private:
             raise ValueError(f"'{value}' is not a private range")
         return value
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Any
 
 from pydantic import Field, ModelWrapValidatorHandler, field_validator, model_validator
 
 from .addons import SOLVERS_BY_CLUSTER, AutoscalingAddons, IngressSettings, MeshSettings, MonitoringSettings
-from .base import ConfigFieldError, StrictModel
+from .base import ConfigFieldError, StrictModel, cidr_block
 from .cluster import (
     EksClusterConfig,
     ExistingClusterConfig,
@@ -21,6 +20,7 @@ from .data import STORE_ENV, DataStoresSettings, inside_ranges
 from .egress import gke_nat_ports
 from .observability import ObservabilitySettings, check_observability, tracing_active
 from .sizing import size_pools
+from .workload_names import check_workload_names
 from .workloads import (
     DEFAULT_WORKLOADS,
     NEW_FORM,
@@ -65,10 +65,7 @@ class NetworkSettings(StrictModel):
     @classmethod
     def _cidrs(cls, cidrs: list[str]) -> list[str]:
         for cidr in cidrs:
-            try:
-                ipaddress.ip_network(cidr, strict=True)
-            except ValueError as error:
-                raise ValueError(f"'{cidr}' is not a CIDR block: {error}") from None
+            cidr_block(cidr)
         return cidrs
 
 
@@ -159,6 +156,11 @@ class PlatformConfig(StrictModel):
         if self.ingress is not None and not public:
             raise ConfigFieldError(("ingress",), "routes the public host to an API, but no api workload is public "
                                    "(workloads.<name>.public: true)")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_object_names(self) -> PlatformConfig:
+        check_workload_names(self)  # two workloads whose derived object names meet (stack_config/workload_names.py)
         return self
 
     @field_validator("namespace", "ingress_namespace")

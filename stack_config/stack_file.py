@@ -83,13 +83,15 @@ def problem_lines(file_name: str, text: str | None, problems: list[str], project
     return lines
 
 
-def report_config_error(stack: str, project_dir: Path, error: Exception, project: str = PROJECT) -> str:
-    """What `make plan` / `make capacity` print for a ConfigError or a YAML error in `Pulumi.<stack>.yaml`."""
-    file_name = f"Pulumi.{stack}.yaml"
+def report_config_error(stack: str, project_dir: Path, error: Exception, project: str = PROJECT,
+                        stack_path: Path | None = None) -> str:
+    """What `make plan` / `make capacity` print for a ConfigError or a YAML error in `Pulumi.<stack>.yaml` (or
+    in `stack_path`, a test-only stack under tests/stacks/, named relative to the project)."""
+    path = stack_path if stack_path is not None else project_dir / f"Pulumi.{stack}.yaml"
+    file_name = str(path.relative_to(project_dir)) if path.is_relative_to(project_dir) else path.name
     if isinstance(error, yaml.YAMLError):
         return describe_yaml_error(file_name, error)
     problems = list(getattr(error, "problems", [str(error)]))
-    path = project_dir / file_name
     text = path.read_text() if path.exists() else None
     count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
     return "\n".join([*problem_lines(file_name, text, problems, project),

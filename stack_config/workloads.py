@@ -247,6 +247,11 @@ class WorkloadBase(StrictModel):
         return self.autoscaling.max_replicas if self.autoscaling else self.replicas
 
 
+DATA_STORES_DESCRIPTION = ("Receives the data stores' endpoints, credentials and egress (with dataStores enabled or "
+                           "external).")
+"""`dataStores` of a caller: the same key with a role's own default (off for a worker, on for an API)."""
+
+
 class CallerSettings(StrictModel):
     """What a workload that calls others declares (roles api and worker)."""
 
@@ -258,8 +263,7 @@ class CallerSettings(StrictModel):
     )
     data_stores: bool = Field(
         default=False,
-        description="Receives the data stores' endpoints, credentials and egress (with dataStores enabled or "
-                    "external).",
+        description=DATA_STORES_DESCRIPTION,
     )
 
     @field_validator("calls")
@@ -299,8 +303,7 @@ class ApiWorkload(WorkloadBase, CallerSettings):
     )
     data_stores: bool = Field(
         default=True,
-        description="Receives the data stores' endpoints, credentials and egress (with dataStores enabled or "
-                    "external).",
+        description=DATA_STORES_DESCRIPTION,
     )
 
 
@@ -530,19 +533,29 @@ def platform_env(workloads: dict[str, AnyWorkload], name: str) -> dict[str, str]
                 "SESSION_TIMEOUT_SECONDS": str(spec.session_timeout_seconds),
                 # The root filesystem is read-only; Chrome's profile and caches live on the /tmp emptyDir.
                 "HOME": "/tmp"}
-    env: dict[str, str] = {}
+    return {key: value for key, value, _ in callee_env(workloads, name)}
+
+
+def callee_env(workloads: dict[str, AnyWorkload], name: str) -> list[tuple[str, str, str]]:
+    """The variables a caller gets for its callees, each with the callee it names (`platform_env`): two callees
+    whose names give the same variable are a config error (stack_config/workload_names.py)."""
+    spec = workloads[name]
+    if isinstance(spec, BrowserWorkload):
+        return []
+    env: list[tuple[str, str, str]] = []
     pools = [callee for callee in spec.calls if isinstance(workloads.get(callee), BrowserWorkload)]
     if len(pools) == 1:
-        env.update({"BROWSER_SERVICE": pools[0],
-                    "BROWSER_CDP_PORT": str(workloads[pools[0]].ports[BrowserWorkload.CDP_PORT])})
+        env += [("BROWSER_SERVICE", pools[0], pools[0]),
+                ("BROWSER_CDP_PORT", str(workloads[pools[0]].ports[BrowserWorkload.CDP_PORT]), pools[0])]
     elif pools:
-        env["BROWSER_POOLS"] = ",".join(pools)
+        env.append(("BROWSER_POOLS", ",".join(pools), ", ".join(pools)))
         for pool in pools:
-            env[f"BROWSER_{env_token(pool)}_SERVICE"] = pool
-            env[f"BROWSER_{env_token(pool)}_CDP_PORT"] = str(workloads[pool].ports[BrowserWorkload.CDP_PORT])
+            env += [(f"BROWSER_{env_token(pool)}_SERVICE", pool, pool),
+                    (f"BROWSER_{env_token(pool)}_CDP_PORT", str(workloads[pool].ports[BrowserWorkload.CDP_PORT]),
+                     pool)]
     for callee in spec.calls:
         target = workloads.get(callee)
         if isinstance(target, ApiWorkload):
-            env[f"{env_token(callee)}_SERVICE"] = callee
-            env[f"{env_token(callee)}_HTTP_PORT"] = str(target.ports["http"])
+            env += [(f"{env_token(callee)}_SERVICE", callee, callee),
+                    (f"{env_token(callee)}_HTTP_PORT", str(target.ports["http"]), callee)]
     return env

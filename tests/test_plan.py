@@ -36,16 +36,24 @@ def test_plan_prints_the_tree_and_writes_manifests(tmp_path: Path) -> None:
     assert (tmp_path / "dev" / "resources.json").exists()
 
 
-def copy_program(tmp_path: Path) -> Path:
+def copy_program(tmp_path: Path, *extra: str) -> Path:
+    """The program (and `extra` parts: stack files, tests/stacks) copied to `tmp_path/project`."""
     project = tmp_path / "project"
     project.mkdir()
-    for part in PROGRAM_PARTS:
+    for part in [*PROGRAM_PARTS, *extra]:
         source = REPO_ROOT / part
         if source.is_dir():
             shutil.copytree(source, project / part, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, project / part)
     return project
+
+
+def commit_all(project: Path) -> None:
+    """Make `project` a git repository with everything in one commit (the base of `--base HEAD`)."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "base"]):
+        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True)
 
 
 def test_plan_exits_2_with_the_config_problems(tmp_path: Path) -> None:
@@ -114,3 +122,38 @@ def test_plan_shows_one_rendered_object() -> None:
     assert missing.returncode == 2
     assert ("did you mean: Service/browser-data/postgres, Service/browser-data/valkey, Service/browser-platform/api, "
             "Service/browser-platform/browser") in missing.stderr
+
+
+# --- the test-only stacks (tests/stacks/) ----------------------------------------------------------------------
+
+def test_plan_takes_a_test_only_stack_with_its_stand_in_secrets(tmp_path: Path) -> None:
+    """`make plan STACK=existing`: the stack under tests/stacks/, its kubeconfig and secrets from
+    offline/stack-secrets.yaml (a secret left unset would be a config error, exit 2)."""
+    result = run_plan(REPO_ROOT, "existing", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("stack existing\ncluster "), result.stdout[:200]
+    assert result.stdout.splitlines()[1].split(": ", 1)[1].startswith("existing, Kubernetes ")
+    deployment = yaml.safe_load((tmp_path / "existing" / "manifests" / "deployment_browser-platform_browser.yaml")
+                                .read_text())
+    assert deployment["metadata"]["name"] == "browser"
+
+
+def test_plan_diff_and_config_errors_of_a_test_only_stack(tmp_path: Path) -> None:
+    """`python -m offline.plan existing --base <ref>` diffs the stack file under tests/stacks/ (at the base too),
+    and a bad value there is reported at its line in that file."""
+    project = copy_program(tmp_path, "tests/stacks")
+    commit_all(project)
+    path = project / "tests" / "stacks" / "Pulumi.existing.yaml"
+    path.write_text(path.read_text().replace("maxSessions: 120", "maxSessions: 140"))
+    diff = subprocess.run([sys.executable, "-m", "offline.plan", "existing", "--base", "HEAD"], cwd=project,
+                          capture_output=True, text=True, check=False)
+    assert diff.returncode == 0, diff.stderr
+    assert diff.stdout.startswith("plan diff of stack existing: HEAD (")
+    assert "maxReplicaCount: 12 → 14" in diff.stdout, diff.stdout
+    assert "0 to add, 0 to remove," in diff.stdout
+
+    path.write_text(path.read_text().replace("maxSessions: 140", "maxSessions: 0"))
+    broken = run_plan(project, "existing", tmp_path / "out")
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "maxSessions" in text)
+    assert broken.returncode == 2, broken.stdout
+    assert f"error: tests/stacks/Pulumi.existing.yaml: line {line}: " in broken.stderr, broken.stderr

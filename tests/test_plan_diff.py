@@ -3,7 +3,6 @@ hand-made snapshots and on a temporary git repository whose working tree changes
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,9 +12,9 @@ import pytest
 import yaml
 
 from offline.diff import MASK, diff_snapshots, format_markdown, format_text
-from offline.harness import FAKE_SECRET_PREFIX, REPO_ROOT, SECRET_MARK, SECRET_SIG
+from offline.harness import FAKE_SECRET_PREFIX, SECRET_MARK, SECRET_SIG
 
-PROGRAM_PARTS = ["Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py", "components", "stack_config", "offline", "capacity"]
+from .test_plan import commit_all, copy_program
 
 
 def secret(value: Any) -> dict[str, Any]:
@@ -83,23 +82,10 @@ def test_added_removed_unchanged_and_multiline_text() -> None:
     assert markdown.startswith("### Offline plan: `s`") and "````diff\n" in markdown
 
 
-def _git(project: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false",
-                    *args], cwd=project, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = tmp_path_factory.mktemp("repo")
-    for part in PROGRAM_PARTS:
-        source = REPO_ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, project / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, project / part)
-    _git(project, "init", "-q")
-    _git(project, "add", ".")
-    _git(project, "commit", "-q", "-m", "base")
+    project = copy_program(tmp_path_factory.mktemp("repo"), "Pulumi.dev.yaml")
+    commit_all(project)
     return project
 
 

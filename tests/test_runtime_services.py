@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,16 @@ import yaml
 
 from capacity import platform_services as sizes
 from components.common import charts
-from offline.chart_values import CHARTS_DIR
-from offline.harness import StackEvaluation, evaluate_stack, stack_file_config, stack_names
+from offline.chart_values import (
+    CHARTS_DIR,
+    ISTIO_LEGACY_SECTION,
+    ChartValues,
+    chart_data_dir,
+    coalesce,
+    load_chart,
+    release_of,
+)
+from offline.harness import RecordedResource, StackEvaluation, evaluate_stack, stack_file_config, stack_names
 from scripts.capacity_report import load_config
 from stack_config import ConfigError, validate_stack_config
 from stack_config.sizing import platform_services_for
@@ -102,8 +111,16 @@ def test_shipped_stacks_register_an_acme_account_without_contact(evaluated: Eval
 # Finding 11: the monitoring CRDs follow the chart version
 # --------------------------------------------------------------------------------------------------------------
 
-def _chart_dir(release: str) -> Path:
-    return CHARTS_DIR / CHART_DIRS[release]
+def chart_of(resource: RecordedResource) -> ChartValues:
+    """The chart data of a recorded release: its pin (or declared stand-in) in ../shared/charts, the same lookup
+    the chart-values layer uses (offline/chart_values.py)."""
+    recorded = release_of(resource)
+    return _chart(recorded.key, recorded.version)
+
+
+@cache
+def _chart(key: str, version: str) -> ChartValues:
+    return load_chart(chart_data_dir(key, version), key)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -117,7 +134,7 @@ def test_kube_prometheus_stack_upgrades_its_crds_with_the_pinned_chart(evaluated
     assert job["image"]["busybox"]["tag"] == charts.CRD_UPGRADE_BUSYBOX_TAG != "latest"
     assert job["resources"] == sizes.CRD_UPGRADE_JOB.resource_values()
     # The pinned chart version is the one whose values define the Job (and its crds subchart the switch).
-    chart_dir = _chart_dir("kube-prometheus-stack")
+    chart_dir = chart_of(release).directory
     assert yaml.safe_load((chart_dir / "Chart.yaml").read_text())["version"] == release.inputs["version"]
     defaults = _load(chart_dir / "values.yaml")["crds"]["upgradeJob"]
     assert defaults["enabled"] is False, "the chart's default is off: our value is what turns the Job on"
@@ -130,25 +147,6 @@ def test_kube_prometheus_stack_upgrades_its_crds_with_the_pinned_chart(evaluated
 # Finding 12: requests, limits, replicas and PDBs as rendered, against capacity/platform_services.py
 # --------------------------------------------------------------------------------------------------------------
 
-CHART_DIRS = {
-    "metrics-server": "metrics-server-3.13.1",
-    "cluster-autoscaler": "cluster-autoscaler-9.54.0",
-    "istiod": "istiod-1.30.3",
-    "istio-cni": "istio-cni-1.30.3",
-    "istio-ingressgateway": "istio-gateway-1.30.3",
-    "kube-prometheus-stack": "kube-prometheus-stack-85.1.3",
-    "cert-manager": "cert-manager-v1.21.1",
-    "keda": "keda-main-1444d00",
-}
-"""The pinned charts' values in ../shared/charts (nearest stored version, see its README)."""
-ISTIO_LEGACY_PREFIX = {"istiod": "pilot", "istio-cni": "cni"}
-"""Istio's charts keep their defaults under `_internal_defaults_do_not_set` and read `pilot.*` / `cni.*` values
-as the top level (their zzz_profile template merges them)."""
-SUBCHARTS = {
-    "grafana": "subcharts/grafana-12.3.3",
-    "kube-state-metrics": "subcharts/kube-state-metrics-7.3.0",
-    "prometheus-node-exporter": "subcharts/prometheus-node-exporter-4.55.0",
-}
 Path_ = tuple[str, ...]
 PDB_PATHS: dict[str, Path_ | None] = {
     "metrics-server": ("podDisruptionBudget",),
@@ -184,31 +182,25 @@ def _lookup(values: Any, path: Path_) -> Any:
     return values
 
 
-def chart_default(release: str, path: Path_) -> Any:
+@dataclass(frozen=True)
+class Release:
+    """A recorded Helm release: the values the program passes and its pinned chart's data."""
+
+    values: dict[str, Any]
+    chart: ChartValues
+
+
+def chart_default(chart: ChartValues, path: Path_) -> Any:
     """The pinned chart's default at `path` of the release values (subcharts and Istio's layout resolved)."""
-    chart_dir = _chart_dir(release)
-    defaults = _load(chart_dir / "values.yaml")
+    defaults = chart.defaults
     if "_internal_defaults_do_not_set" in defaults:
+        # Istio's charts read their defaults from there, and `pilot.*` / `cni.*` as the top level.
         defaults = defaults["_internal_defaults_do_not_set"]
-        if path[0] == ISTIO_LEGACY_PREFIX.get(release):
+        if path[0] == ISTIO_LEGACY_SECTION.get(chart.key):
             path = path[1:]
-    elif release == "kube-prometheus-stack" and path[0] in SUBCHARTS:
-        defaults, path = _load(chart_dir / SUBCHARTS[path[0]] / "values.yaml"), path[1:]
+    elif path[0] in chart.subcharts:
+        defaults, path = chart.subcharts[path[0]].defaults, path[1:]
     return _lookup(defaults, path)
-
-
-def helm_merge(default: Any, value: Any) -> Any:
-    """Helm's coalescing of user values over chart defaults: maps merge key by key, null removes a key,
-    anything else replaces."""
-    if not isinstance(default, dict) or not isinstance(value, dict):
-        return copy.deepcopy(value)
-    merged = copy.deepcopy(default)
-    for key, item in value.items():
-        if item is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = helm_merge(merged.get(key), item)
-    return merged
 
 
 def _quantities_as_text(value: Any) -> Any:
@@ -218,8 +210,8 @@ def _quantities_as_text(value: Any) -> Any:
     return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
-def rendered(release: str, values: dict[str, Any], path: Path_) -> Any:
-    return helm_merge(chart_default(release, path), _lookup(values, path))
+def rendered(release: Release, path: Path_) -> Any:
+    return coalesce(chart_default(release.chart, path), _lookup(release.values, path))  # Helm's merge
 
 
 def allowed_disruptions(budget: Any, replicas: int) -> int | None:
@@ -232,7 +224,7 @@ def allowed_disruptions(budget: Any, replicas: int) -> int | None:
     return replicas - int(budget.get("minAvailable") or 1)
 
 
-def platform_mismatches(releases: dict[str, dict[str, Any]], stack: str) -> list[str]:
+def platform_mismatches(releases: dict[str, Release], stack: str) -> list[str]:
     """Every way the releases' rendered values differ from capacity/platform_services.py."""
     problems: list[str] = []
     # Plain-object layers (tracing) are compared with their Deployment/StatefulSet in tests/test_observability.py.
@@ -240,18 +232,17 @@ def platform_mismatches(releases: dict[str, dict[str, Any]], stack: str) -> list
             for pod in layer.pods]
     for pod in pods:
         release, request_paths, _, _ = CHART_PATHS[pod.name]
-        values = releases[release]
         for request_path, container in zip(request_paths, pod.containers, strict=True):
             path = request_path[:-1]  # the container's `resources`
             if container.limits is None:
                 problems.append(f"{pod.name}: capacity/platform_services.py sets no limits for {'.'.join(path)}")
                 continue
-            actual = rendered(release, values, path)
+            actual = rendered(releases[release], path)
             if _quantities_as_text(actual) != container.resource_values():
                 problems.append(f"{pod.name}: {release} {'.'.join(path)} renders {actual}, "
                                 f"the capacity model says {container.resource_values()}")
         pdb_path = PDB_PATHS[pod.name]
-        allowed = allowed_disruptions(rendered(release, values, pdb_path), pod.replicas.min) if pdb_path else None
+        allowed = allowed_disruptions(rendered(releases[release], pdb_path), pod.replicas.min) if pdb_path else None
         if pod.replicas.min > 1 and (allowed is None or allowed < 1):
             problems.append(f"{pod.name}: {pod.replicas.min} replicas but "
                             f"{'no PodDisruptionBudget' if allowed is None else 'a PDB that allows no eviction'}")
@@ -260,15 +251,15 @@ def platform_mismatches(releases: dict[str, dict[str, Any]], stack: str) -> list
     for name, (release, request_path, container) in DAEMONSET_PATHS.items():
         if release in releases:
             path = request_path[:-1]
-            actual = rendered(release, releases[release], path)
+            actual = rendered(releases[release], path)
             if _quantities_as_text(actual) != container.resource_values():
                 problems.append(f"{name}: {release} {'.'.join(path)} renders {actual}, "
                                 f"the capacity model says {container.resource_values()}")
     return problems
 
 
-def _releases(ev: StackEvaluation) -> dict[str, dict[str, Any]]:
-    return {r.inputs["name"]: copy.deepcopy(r.plain_inputs["values"]) for r in ev.of_type(RELEASE)}
+def _releases(ev: StackEvaluation) -> dict[str, Release]:
+    return {r.inputs["name"]: Release(copy.deepcopy(r.plain_inputs["values"]), chart_of(r)) for r in ev.of_type(RELEASE)}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -310,6 +301,6 @@ def _other_memory_limit(values: dict[str, Any]) -> None:
 def test_platform_mismatches_are_found(evaluated: Evaluated, release: str, mutate: Callable[[dict[str, Any]], None],
                                        expected: str) -> None:
     releases = _releases(evaluated("prod"))
-    mutate(releases[release])
+    mutate(releases[release].values)
     problems = platform_mismatches(releases, "prod")
     assert len(problems) == 1 and problems[0].startswith(expected), problems

@@ -22,6 +22,8 @@ from typing import Any
 
 from pulumi_policy import ReportViolation, StackValidationArgs, StackValidationPolicy
 
+from capacity.networks import inside_ranges  # the repo's shared model (the pack puts the repo root on sys.path)
+
 from .config import Schema, note, per_resource, stack_policy
 from .existing_cluster import EXISTING_CLUSTER
 from .model import StackModel, namespace_of
@@ -256,21 +258,6 @@ def _port_allowed(firewall_props: Any, port: int) -> bool:
     return False
 
 
-def _covers(cidrs: list[str], master: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    for cidr in cidrs:
-        try:
-            network = ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            continue
-        if isinstance(master, ipaddress.IPv4Network) and isinstance(network, ipaddress.IPv4Network) \
-                and master.subnet_of(network):
-            return True
-        if isinstance(master, ipaddress.IPv6Network) and isinstance(network, ipaddress.IPv6Network) \
-                and master.subnet_of(network):
-            return True
-    return False
-
-
 def _targets_nodes(firewall_props: Any, accounts: set[str], tags: set[str]) -> bool:
     target_accounts = {str(a) for a in items(firewall_props, "targetServiceAccounts")}
     target_tags = {str(t) for t in items(firewall_props, "targetTags")}
@@ -303,7 +290,8 @@ def check_control_plane_reach(args: StackValidationArgs, cfg: Mapping[str, Any],
                          and str(get(f.props, "direction", default="INGRESS")) == "INGRESS"
                          and truthy(get(f.props, "disabled")) is not True
                          and (network is None or get(f.props, "network") in (None, network))
-                         and _covers([str(c) for c in items(f.props, "sourceRanges")], master)
+                         and inside_ranges(master, [str(c) for c in items(f.props, "sourceRanges")],
+                                           lenient=True)
                          and _targets_nodes(f.props, accounts, tags)]
             missing = sorted({(port, what) for port, what in needed if port not in already_open
                               and not any(_port_allowed(f, port) for f in firewalls)})
