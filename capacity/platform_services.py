@@ -145,6 +145,10 @@ OTEL_COLLECTOR = Requests("50m", "128Mi", Limits("1", "512Mi"))
 at 80 % of the limit."""
 TEMPO = Requests("100m", "512Mi", Limits("2", "2Gi"))
 """Grafana Tempo, monolithic (components/services/tracing.py): ingester blocks in memory until flushed (5 min)."""
+KIALI = Requests("50m", "256Mi", Limits("1", "1Gi"))
+"""Kiali (components/services/kiali.py; plain objects, no chart): caches every namespace's pods, services and Istio
+resources in memory (the kiali-server chart's default memory limit is 1Gi; its 10m / 64Mi requests are below what
+the cache holds on a real cluster)."""
 
 
 # --- replicas --------------------------------------------------------------------------------------------------
@@ -217,6 +221,11 @@ TEMPO_REPLICAS = SINGLE
 """Monolithic Tempo on one local volume: one pod by design."""
 
 
+def kiali_replicas(highly_available: bool) -> Replicas:
+    """Stateless (the session lives in an encrypted cookie every replica can read): two on clouds, one on kind."""
+    return _pair(highly_available)
+
+
 # --- which services run where -------------------------------------------------------------------------------
 
 FLAVORS_WITH_BUILT_IN_METRICS_SERVER: frozenset[Provider] = frozenset({"gke"})
@@ -281,7 +290,7 @@ class PlatformLayer:
 
 def platform_layers(flavor: Provider, *, mesh: bool, monitoring: bool, keda: bool, tls: bool,
                     highly_available: bool | None = None, gateway: bool | None = None,
-                    tracing: bool = False) -> tuple[PlatformLayer, ...]:
+                    tracing: bool = False, kiali: bool = False) -> tuple[PlatformLayer, ...]:
     """The platform services' pods on a cluster of `flavor` with these add-ons on, one layer per service.
 
     `highly_available` defaults to "not kind" (what components/platform_services.py passes); `gateway` (the Istio ingress
@@ -291,7 +300,8 @@ def platform_layers(flavor: Provider, *, mesh: bool, monitoring: bool, keda: boo
     """
     ha = flavor != "kind" if highly_available is None else highly_available
     gateway = tls if gateway is None else gateway
-    # `tracing`: the OpenTelemetry Collector and Tempo (components/services/tracing.py), plain objects named "tracing".
+    # `tracing`: the OpenTelemetry Collector and Tempo (components/services/tracing.py), plain objects named "tracing";
+    # `kiali`: Kiali (components/services/kiali.py), plain objects named "kiali".
     layers: list[PlatformLayer] = []
     if needs_metrics_server(flavor):
         layers.append(PlatformLayer("metrics-server", (
@@ -334,6 +344,8 @@ def platform_layers(flavor: Provider, *, mesh: bool, monitoring: bool, keda: boo
             PlatformPod("otel-collector", "tracing", (OTEL_COLLECTOR,), otel_collector_replicas(ha)),
             PlatformPod("tempo", "tracing", (TEMPO,), TEMPO_REPLICAS),
         )))
+    if kiali:
+        layers.append(PlatformLayer("kiali", (PlatformPod("kiali", "kiali", (KIALI,), kiali_replicas(ha)),)))
     return tuple(layers)
 
 

@@ -36,10 +36,13 @@ from .services.edge import (
     websocket_route_name,
     websocket_timeout,
 )
+from .services.istio_metrics import ENVOY_METRICS_PORT, IstioMetrics, IstioMetricsArgs
 from .services.keda import Keda, KedaArgs, QueueScaledTarget, ScaledTarget, SessionScaledTarget
+from .services.kiali import Kiali, KialiArgs, KialiEndpoints, KialiTargets
 from .services.mesh import (
     GATEWAY_SELECTOR,
     INJECTION_LABELS,
+    ISTIO_NAMESPACE,
     GatewayService,
     MeshControlPlane,
     MeshControlPlaneArgs,
@@ -53,6 +56,7 @@ from .services.mesh import (
 from .services.metrics_server import MetricsServer, MetricsServerArgs
 from .services.monitoring import (
     DASHBOARD_LABEL,
+    GRAFANA_SERVICE,
     MONITORING_NAMESPACE,
     PROMETHEUS_URL,
     RELEASE_NAME,
@@ -63,7 +67,18 @@ from .services.monitoring import (
 )
 from .services.priority_classes import ROLE_CLASSES, PriorityClasses
 from .services.tls import Tls, TlsArgs
-from .services.tracing import Tracing, TracingArgs, extension_providers, grafana_values
+from .services.tracing import (
+    GRAFANA_DATASOURCE_UID,
+    TEMPO,
+    TEMPO_HTTP_PORT,
+    TEMPO_URL,
+    TRACING_NAMESPACE,
+    Tracing,
+    TracingArgs,
+    component_labels,
+    extension_providers,
+    grafana_values,
+)
 from .workloads.group import WorkloadHooks, Workloads
 
 GATEWAY_SERVICE_ANNOTATIONS = {
@@ -113,6 +128,7 @@ class PlatformServices:
     tls: Tls | None = None
     priority_classes: PriorityClasses | None = None
     wait_for: list[pulumi.Resource] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def install(cls, config: PlatformConfig, cluster: ClusterHandle, secrets: dict[str, str],
@@ -120,7 +136,7 @@ class PlatformServices:
         # The PriorityClasses first: a pod naming a class that does not exist yet is rejected, so every release and
         # workload whose pods name one waits for them (`class_dependencies`).
         priority_classes = PriorityClasses("priority-classes", opts=opts)
-        services = cls(config=config, cluster=cluster, opts=opts, priority_classes=priority_classes)
+        services = cls(config=config, cluster=cluster, opts=opts, priority_classes=priority_classes, secrets=secrets)
         classes = services.class_dependencies
         cloud = cluster.flavor != "kind"
         # One decision for what is installed and which webhook ports the cluster layer opens (webhook_ports.py).
@@ -158,6 +174,13 @@ class PlatformServices:
                 api_services=[name for name, _ in config.with_role("api")],
                 browser_services=[name for name, _ in config.browser_pools()],
             ), opts=opts)
+        if services.mesh is not None and services.monitoring is not None:
+            IstioMetrics("istio-metrics", IstioMetricsArgs(
+                istio_namespace=ISTIO_NAMESPACE,
+                envoy_namespaces=services.envoy_namespaces(),
+                selected_labels={"release": RELEASE_NAME},
+                after=[services.monitoring.release, services.mesh.istiod],
+            ), opts=opts)
         if "tls" in enabled and ingress is not None and services.mesh is not None:
             assert services.mesh.ingress_namespace is not None and services.mesh.gateway is not None
             services.tls = Tls("tls", TlsArgs(
@@ -177,6 +200,18 @@ class PlatformServices:
         """What a resource whose pods name one of the platform's PriorityClasses must wait for. Explicitly on each
         such resource: a component's depends_on does not order the resources created inside it."""
         return [self.priority_classes] if self.priority_classes is not None else []
+
+    def envoy_namespaces(self) -> list[str]:
+        """Namespaces whose pods carry an Envoy: the platform's, the ingress gateway's, the in-cluster stores'
+        (the data layer runs them in-cluster on kind and existing clusters, managed on EKS and GKE)."""
+        config = self.config
+        namespaces = [config.namespace]
+        if self.mesh is not None and self.mesh.gateway is not None:
+            namespaces.append(config.ingress_namespace)
+        stores = config.data_stores
+        if stores.enabled and stores.external is None and self.cluster.flavor in ("kind", "existing"):
+            namespaces.append(stores.namespace)
+        return namespaces
 
     @property
     def keda_enabled(self) -> bool:
@@ -203,6 +238,12 @@ class PlatformServices:
                              from_namespace=self.monitoring.namespace_name, ports=[spec.ports[METRICS_PORT_NAME]])
                 for component, spec in self.config.workload_items()
             ]
+            if self.mesh is not None:
+                # Every sidecar's Envoy stats (components/services/istio_metrics.py); 15090 is outside inbound
+                # capture, so only this NetworkPolicy stands between Prometheus and the scrape.
+                hooks["extra_ingress"].append(ExtraIngress(
+                    name="envoy-metrics-from-monitoring", pod_selector={},
+                    from_namespace=self.monitoring.namespace_name, ports=[ENVOY_METRICS_PORT]))
         return hooks
 
     def store_monitoring(self) -> StoreMonitoring | None:
@@ -304,13 +345,36 @@ class PlatformServices:
             ), opts=self.opts)
 
 
+    def _kiali(self, tracing: Tracing | None) -> None:
+        """Kiali on Prometheus (the operator's Service, as KEDA reads it), Tempo when tracing is on, and Grafana."""
+        assert self.mesh is not None and self.monitoring is not None
+        grafana = f"http://{GRAFANA_SERVICE}.{MONITORING_NAMESPACE}.svc:80"
+        Kiali("kiali", KialiArgs(
+            endpoints=KialiEndpoints(
+                prometheus_url=PROMETHEUS_URL, grafana_url=grafana,
+                # What the user's browser opens: Grafana through the documented port-forward (docs/observability.md).
+                grafana_link="http://localhost:3000",
+                tempo_url=TEMPO_URL if tracing is not None else None,
+                tempo_datasource_uid=GRAFANA_DATASOURCE_UID if tracing is not None else None),
+            targets=KialiTargets(
+                monitoring_namespace=MONITORING_NAMESPACE, istio_namespace=ISTIO_NAMESPACE,
+                tracing_namespace=TRACING_NAMESPACE if tracing is not None else None,
+                tempo_labels=component_labels(TEMPO), tempo_port=TEMPO_HTTP_PORT),
+            grafana_admin_password=self.secrets[self.config.monitoring.grafana_admin_password_secret],
+            internal_cidrs=list(self.config.network.internal_cidrs),
+            highly_available=self.cluster.flavor != "kind",
+            after=[*self.mesh.crd_releases, self.monitoring.release, *([tracing] if tracing else []),
+                   *self.class_dependencies],
+        ), opts=self.opts)
+
     def _attach_observability(self, workloads: Workloads) -> None:
         """Tracing (collector, Tempo, the mesh-wide Telemetry) and the SLO alerts, about the given services."""
         config = self.config
         cloud = self.cluster.flavor != "kind"
+        tracing: Tracing | None = None
         if config.tracing_enabled and self.mesh is not None and self.monitoring is not None:
             exporting = [config.namespace] + ([config.ingress_namespace] if self.mesh.gateway is not None else [])
-            Tracing("tracing", TracingArgs(
+            tracing = Tracing("tracing", TracingArgs(
                 settings=config.observability.tracing,
                 storage_class=self.cluster.storage_class or built_in_storage_class(self.cluster.flavor),
                 exporting_namespaces=exporting,
@@ -321,6 +385,8 @@ class PlatformServices:
                 after=[workloads],
                 silent_pods={ROLE_LABEL: "browser"} if config.browser_pools() else {},
             ), opts=self.opts)
+        if config.kiali_enabled and self.mesh is not None and self.monitoring is not None:
+            self._kiali(tracing)
         if self.monitoring is not None and config.observability.slos.enabled:
             service = {name: workload.service_name for name, workload in workloads.by_name.items()}
             ServiceLevelAlerts("service-levels", ServiceLevelAlertsArgs(

@@ -1,4 +1,4 @@
-"""Config of the observability layer (`browser-platform:observability`): tracing, alert routing and SLO alerts.
+"""Config of the observability layer (`browser-platform:observability`): tracing, Kiali, alert routing and SLO alerts.
 
 A key of its own rather than more fields under `monitoring`: tracing spans the mesh (Istio's Telemetry API and
 istiod's extension providers) as much as monitoring (Grafana's data source), and alert routing names secret
@@ -61,6 +61,19 @@ class TracingSettings(StrictModel):
     def retention_hours(self) -> float:
         number = int(self.retention[:-1])
         return number if self.retention.endswith("h") else number / 60
+
+
+class KialiSettings(StrictModel):
+    """Kiali, the mesh's traffic graph (components/services/kiali.py): reads Prometheus (Istio's metrics), Tempo and
+    links to Grafana. Always view-only and behind a Kubernetes token login (auth strategy `token`, never anonymous);
+    reached with `kubectl port-forward` (docs/observability.md)."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Install Kiali. Off by default: one more cluster-wide reader (a ClusterRole that lists pods, "
+                    "services, config maps and every Istio resource) and a UI nobody needs until the mesh "
+                    "misbehaves. Needs mesh.enabled and monitoring.enabled.",
+    )
 
 
 class PagerDutyReceiver(StrictModel):
@@ -257,6 +270,7 @@ class SloSettings(StrictModel):
 
 class ObservabilitySettings(StrictModel):
     tracing: TracingSettings = TracingSettings()
+    kiali: KialiSettings = KialiSettings()
     alerting: AlertingSettings = AlertingSettings()
     slos: SloSettings = SloSettings()
 
@@ -275,6 +289,14 @@ def check_observability(settings: ObservabilitySettings, *, mesh: bool, monitori
         raise ConfigFieldError(("tracing", "enabled"),
                                "traces are read in Grafana (monitoring), so tracing needs monitoring.enabled; "
                                "set tracing.enabled false or leave it unset")
+    if settings.kiali.enabled and not mesh:
+        raise ConfigFieldError(("kiali", "enabled"),
+                               "Kiali draws the mesh's traffic from Istio's metrics, so it needs mesh.enabled; "
+                               "set kiali.enabled false")
+    if settings.kiali.enabled and not monitoring:
+        raise ConfigFieldError(("kiali", "enabled"),
+                               "Kiali reads the mesh's metrics from Prometheus (monitoring), so it needs "
+                               "monitoring.enabled; set kiali.enabled false")
     # Receivers with monitoring off are left alone like monitoring.grafanaAdminPasswordSecret: nothing reads them
     # and their secrets are not required, so switching monitoring off for a while needs no other edit.
 

@@ -42,7 +42,7 @@ ClusterConfig = Annotated[KindClusterConfig | EksClusterConfig | GkeClusterConfi
 CLUSTER_KINDS = ("kind", "eks", "gke", "existing")
 
 KUBERNETES_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-ADDON_NAMESPACES = ("istio-system", "monitoring", "cert-manager", "keda", "tracing")
+ADDON_NAMESPACES = ("istio-system", "monitoring", "cert-manager", "keda", "tracing", "kiali")
 """Namespaces the platform services create for themselves (components/services/mesh.py, monitoring.py, tls.py, keda.py;
 tests/test_config_validation.py keeps the two lists in step). Sharing one would register two Namespace objects
 with the same name, and the second fails on `pulumi up`."""
@@ -94,7 +94,7 @@ class PlatformConfig(StrictModel):
     )
     observability: ObservabilitySettings = Field(
         default=ObservabilitySettings(),
-        description="Tracing (Istio -> OpenTelemetry Collector -> Tempo), alert receivers and routes, SLO alerts "
+        description="Tracing (Istio -> OpenTelemetry Collector -> Tempo), Kiali, alert receivers and routes, SLO alerts "
                     "(stack_config/observability.py, docs/observability.md).",
     )
 
@@ -274,6 +274,10 @@ class PlatformConfig(StrictModel):
     @property
     def tracing_enabled(self) -> bool:
         return tracing_active(self.observability, mesh=self.mesh.enabled, monitoring=self.monitoring.enabled)
+
+    @property
+    def kiali_enabled(self) -> bool:
+        return self.observability.kiali.enabled
 
     @model_validator(mode="after")
     def _nat_ports_cover_sessions(self) -> PlatformConfig:

@@ -184,7 +184,7 @@ def platform_services_for(config: PlatformConfig) -> tuple[PlatformLayer, ...]:
     keda = bool(config.keda_scaled())
     layers = platform_layers(config.cluster.kind, mesh=mesh, monitoring=config.monitoring.enabled, keda=keda,
                              tls=ingress, gateway=ingress, highly_available=config.cluster.kind != "kind",
-                             tracing=config.tracing_enabled)
+                             tracing=config.tracing_enabled, kiali=config.kiali_enabled)
     if isinstance(config.cluster, ExistingClusterConfig) and config.cluster.metrics_server == "preinstalled":
         layers = tuple(layer for layer in layers if layer.name != "metrics-server")  # the cluster's own, not ours
     return layers

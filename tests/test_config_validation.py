@@ -166,6 +166,7 @@ def test_defaults_are_production_shaped() -> None:
 
 def test_reserved_namespaces_are_the_ones_the_services_create() -> None:
     from components.services.keda import KedaArgs
+    from components.services.kiali import KIALI_NAMESPACE
     from components.services.mesh import ISTIO_NAMESPACE
     from components.services.monitoring import MONITORING_NAMESPACE
     from components.services.tls import CERT_MANAGER_NAMESPACE
@@ -174,7 +175,7 @@ def test_reserved_namespaces_are_the_ones_the_services_create() -> None:
 
     keda_namespace = KedaArgs.__dataclass_fields__["namespace"].default
     assert set(ADDON_NAMESPACES) == {ISTIO_NAMESPACE, MONITORING_NAMESPACE, CERT_MANAGER_NAMESPACE, keda_namespace,
-                                     TRACING_NAMESPACE}
+                                     TRACING_NAMESPACE, KIALI_NAMESPACE}
 
 
 def test_metrics_port_is_optional_without_monitoring() -> None:

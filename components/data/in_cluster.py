@@ -59,6 +59,7 @@ from stack_config.data import DataStoresSettings
 from ..common.labels import selector_labels, standard_labels
 from ..common.metrics_contract import METRICS_PATH, METRICS_PORT_NAME
 from ..common.traffic import ExtraEgress
+from ..services.istio_metrics import ENVOY_METRICS_PORT
 from ..services.mesh import ISTIO_NAMESPACE, ISTIOD_XDS_PORT
 from . import app_role, exporters
 from .alerts import InClusterTargets, StoreAlerts, StoreAlertsArgs
@@ -293,6 +294,13 @@ class InClusterDataStores(pulumi.ComponentResource):
                 ingress=[NetworkPolicyIngressRuleArgs(from_=[namespace_peer(args.monitoring.namespace)], ports=[
                     NetworkPolicyPortArgs(protocol="TCP", port=exporters.REDIS_EXPORTER_PORT),
                     NetworkPolicyPortArgs(protocol="TCP", port=exporters.POSTGRES_EXPORTER_PORT)])]))
+        if args.monitoring is not None and args.mesh is not None:
+            # The stores' sidecars: Prometheus scrapes Envoy's stats on 15090, which Istio leaves out of inbound
+            # capture (components/services/istio_metrics.py).
+            policy("envoy-metrics-from-monitoring", NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(), policy_types=["Ingress"],
+                ingress=[NetworkPolicyIngressRuleArgs(from_=[namespace_peer(args.monitoring.namespace)], ports=[
+                    NetworkPolicyPortArgs(protocol="TCP", port=ENVOY_METRICS_PORT)])]))
         if args.mesh is not None:
             policy("allow-istiod-egress", NetworkPolicySpecArgs(
                 pod_selector=LabelSelectorArgs(), policy_types=["Egress"],

@@ -8,6 +8,7 @@ from . import (
     cloud,
     data_stores,
     existing_cluster,
+    kiali,
     kubernetes,
     observability,
     peers,
@@ -39,6 +40,7 @@ def all_policies() -> list[Policy]:
     policies += store_alerts.policies()
     policies += priorities.policies()
     policies += observability.policies()
+    policies += kiali.policies()
     names = [p.name for p in policies]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -501,3 +501,7 @@ CASES += PRIORITY_CASES
 from .observability_cases import OBSERVABILITY_CASES  # noqa: E402
 
 CASES += OBSERVABILITY_CASES
+# Cases of the Kiali and mesh-metrics policies (policy/browser_platform_policies/kiali.py).
+from .kiali_cases import KIALI_CASES  # noqa: E402
+
+CASES += KIALI_CASES
