@@ -49,7 +49,8 @@ def _fixed(config: PlatformConfig) -> list[DerivedName]:
              ("NetworkPolicy", "allow-istiod-egress", mesh),
              ("NetworkPolicy", "allow-trace-export", config.tracing_enabled),
              ("PeerAuthentication", "default", mesh), ("AuthorizationPolicy", "allow-nothing", mesh),
-             ("AuthorizationPolicy", "metrics-from-prometheus", mesh and monitoring)]
+             ("AuthorizationPolicy", "metrics-from-prometheus", mesh and monitoring),
+             ("NetworkPolicy", "envoy-metrics-from-monitoring", mesh and monitoring)]
     created = [DerivedName("ServiceAccount", "default", (PLATFORM,), rendered=False)]
     return [DerivedName(kind, name, (PLATFORM,)) for kind, name, present in names if present] + created
 

@@ -60,6 +60,8 @@ COLLISIONS: dict[str, tuple[Edit, str, str]] = {
     "call-named-like-the-scrape-rule": (both(add("metrics", INTERNAL_API),
                                              add("prometheus", {**WORKER, "calls": ["metrics"]})),
                                         "workloads.prometheus", "AuthorizationPolicy 'metrics-from-prometheus'"),
+    "workload-named-envoy": (add("envoy", WORKER), "workloads.envoy",
+                             "NetworkPolicy 'envoy-metrics-from-monitoring'"),
     "hpa-named-like-kedas": (add("keda-hpa-chrome", INTERNAL_API, called_by=("frontdoor",)),
                              "workloads.keda-hpa-chrome", "HorizontalPodAutoscaler 'keda-hpa-chrome'"),
     "nested-ingress-names": (both(add("chrome-ingress-from-a", {"role": "browser", "nodeSelector":
