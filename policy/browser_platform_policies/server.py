@@ -22,8 +22,12 @@ proxy could never raise), the policies a request runs are planned once per confi
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from inspect import isawaitable
 from typing import Any
 
@@ -338,16 +342,43 @@ def _stack_plan(servicer: Any) -> list[tuple[Any, EnforcementLevel, Any]]:
 
 
 def analyze_stack(self: Any, request: Any, _context: Any) -> Any:
-    _configure_runtime(self)
-    response = proto.AnalyzeResponse()
-    resources: list[PolicyResource] | None = None
-    for policy, level, config in _stack_plan(self):
-        if resources is None:
-            resources = _stack_resources(self, request)
-        report = self._create_report_violation(response, policy.name, policy.description, level, policy.severity)
-        args = StackValidationArgs(resources, config, _private(self, "stack_tags"))
-        _run(self, response, policy, args, report)
-    return response
+    with _collector_paused():
+        _configure_runtime(self)
+        response = proto.AnalyzeResponse()
+        resources: list[PolicyResource] | None = None
+        for policy, level, config in _stack_plan(self):
+            if resources is None:
+                resources = _stack_resources(self, request)
+            report = self._create_report_violation(response, policy.name, policy.description, level, policy.severity)
+            args = StackValidationArgs(resources, config, _private(self, "stack_tags"))
+            _run(self, response, policy, args, report)
+        return response
+
+
+_PAUSE_LOCK = threading.Lock()
+_PAUSED = [0, False]  # requests inside _collector_paused, and whether the collector was on before the first
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while an `AnalyzeStack` runs. Converting a large stack's properties and
+    building its model allocate hundreds of thousands of dicts and lists that all stay alive until the answer,
+    and the collector's young generations kept re-scanning them (about a third of the conversion's time on
+    1,000 workloads). Nothing is freed later than it would be: reference counting still frees everything
+    acyclic at once, and the collector runs again as soon as the last such request ends. Requests may overlap
+    (the server has a thread pool), hence the count."""
+    with _PAUSE_LOCK:
+        if _PAUSED[0] == 0:
+            _PAUSED[1] = gc.isenabled()
+            gc.disable()
+        _PAUSED[0] += 1
+    try:
+        yield
+    finally:
+        with _PAUSE_LOCK:
+            _PAUSED[0] -= 1
+            if _PAUSED[0] == 0 and _PAUSED[1]:
+                gc.enable()
 
 
 def supported() -> bool:
