@@ -22,6 +22,7 @@ BROWSER_PLATFORM_LIBRARY_SERVICER=1 to time pulumi_policy's own servicer methods
 from __future__ import annotations
 
 import copy
+import json
 import os
 import resource
 import subprocess
@@ -121,14 +122,14 @@ def checkov(executable: str, resources: list[RecordedResource]) -> tuple[float, 
         path.write_text(yaml.safe_dump_all(objects, sort_keys=False))
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        result = subprocess.run([executable, "-f", str(path), "--framework", "kubernetes", "--quiet", "--compact",
-                                 "-o", "json"], capture_output=True, text=True, check=False)
+        result = subprocess.run([executable, "-f", str(path), "--framework", "kubernetes", "--skip-download",
+                                 "--quiet", "--compact", "-o", "json"], capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode not in (0, 1):  # 1: some check failed
         raise RuntimeError(f"checkov exited {result.returncode}: {result.stderr[-2000:]}")
-    failed = sum(1 for line in result.stdout.splitlines() if line.strip().startswith('"check_id"')) \
-        if result.stdout.strip() else 0
+    reports = json.loads(result.stdout) if result.stdout.strip() else []
+    failed = sum(int(r.get("summary", {}).get("failed", 0)) for r in (reports if isinstance(reports, list) else [reports]))
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, failed
 
