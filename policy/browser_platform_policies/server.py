@@ -16,7 +16,9 @@ versions it was written against; on any other version the library's own methods 
 Beyond that hoisting (each found with cProfile on a 1,000-workload stack, policy/README.md "Performance"): the
 Struct is converted without json_format and handed over as plain dicts when nothing in it is unknown (the
 proxy could never raise), the policies a request runs are planned once per configuration and resource type
-(`resource_policy(applies=...)` leaves out types a policy cannot report on), and providers are converted once.
+(`resource_policy(applies=...)` leaves out types a policy cannot report on), providers are converted once, a
+resource policy's callbacks are called without the library's per-call coroutine wrapper, the runtime settings
+are configured once per environment, and the cyclic collector pauses while an `AnalyzeStack` runs.
 """
 
 from __future__ import annotations
