@@ -13,7 +13,7 @@ from typing import Any
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
 from .config import resource_policy
-from .props import get, truthy
+from .props import get, of_types, truthy
 
 REPLICATION_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 RDS_INSTANCE = "aws:rds/instance:Instance"
@@ -22,6 +22,8 @@ MEMORYSTORE = "gcp:memorystore/instance:Instance"
 REDIS_CLUSTER = "gcp:redis/cluster:Cluster"
 CLOUD_SQL = "gcp:sql/databaseInstance:DatabaseInstance"
 STORE_TYPES = {REPLICATION_GROUP, RDS_INSTANCE, RDS_CLUSTER, MEMORYSTORE, REDIS_CLUSTER, CLOUD_SQL}
+STORES = of_types(*STORE_TYPES)
+"""The data-store policies' `applies`: they report on these types only, so the pack calls them for no other."""
 
 
 def _name(args: ResourceValidationArgs) -> str:
@@ -128,17 +130,19 @@ def check_protected_and_ha(args: ResourceValidationArgs, cfg: Mapping[str, Any],
 def policies() -> list[ResourceValidationPolicy]:
     return [
         resource_policy("data-store-encryption", "Managed data stores are encrypted at rest and in transit.",
-                        check_encrypted, remediation="KMS at rest; TLS required in transit."),
+                        check_encrypted, remediation="KMS at rest; TLS required in transit.", applies=STORES),
         resource_policy("data-store-not-public", "Managed databases have no public address.", check_not_public,
-                        remediation="Private IP / VPC-only access."),
+                        remediation="Private IP / VPC-only access.", applies=STORES),
         resource_policy("data-store-backups", "Managed data stores keep backups for at least minBackupRetentionDays "
                         "(point-in-time recovery on Cloud SQL).", check_backups,
                         schema={"minBackupRetentionDays": {"type": "integer", "default": 7, "minimum": 1,
                                                            "description": "Shortest backup retention allowed."}},
-                        remediation="backup_retention_period / retained_backups / snapshot_retention_limit >= 7."),
+                        remediation="backup_retention_period / retained_backups / snapshot_retention_limit >= 7.",
+                        applies=STORES),
         resource_policy("data-store-protection-ha", "Managed data stores have deletion protection, a final snapshot "
                         "and a standby or replica in another zone.", check_protected_and_ha,
                         schema={"requireProtection": {"type": "boolean", "default": True,
                                                       "description": "Require deletion protection and HA."}},
-                        remediation="deletion protection; Multi-AZ / REGIONAL / replicas >= 1; final snapshot."),
+                        remediation="deletion protection; Multi-AZ / REGIONAL / replicas >= 1; final snapshot.",
+                        applies=STORES),
     ]

@@ -29,7 +29,7 @@ from pulumi_policy import Policy, ReportViolation, ResourceValidationArgs, Stack
 
 from .config import Schema, per_resource, resource_policy, stack_policy
 from .model import StackModel, namespace_of
-from .props import as_int, get, items, kube_type, metadata_name, plain, str_map
+from .props import as_int, get, items, kube_type, metadata_name, of_kinds, plain, str_map
 from .stack import BROWSER_SCHEMA, _browsers, _model, _session_timeout
 
 ROOT_NAMESPACE = "istio-system"
@@ -472,7 +472,8 @@ def policies() -> list[Policy]:
                      remediation="externalTrafficPolicy Local on clouds; gatewayTopology for proxies and proxy protocol."),
         resource_policy("edge-cors-credentials", "A VirtualService CORS policy never allows credentials from any "
                         "origin.", check_cors_credentials,
-                        remediation="Exact origins in ingress.edge.cors.allowedOrigins, or allowCredentials false."),
+                        remediation="Exact origins in ingress.edge.cors.allowedOrigins, or allowCredentials false.",
+                        applies=of_kinds("networking.istio.io/VirtualService")),
         stack_policy("edge-security-headers", "HTTPS gateway servers set HSTS, nosniff, frame protection and "
                      "Referrer-Policy on every response.", check_security_headers, schema=HEADERS_SCHEMA,
                      remediation="ingress.edge.securityHeaders (an Envoy header_mutation filter on the listener)."),

@@ -31,7 +31,7 @@ from pulumi_policy import (
 
 from .config import Schema, per_resource, resource_policy, stack_policy, string_list
 from .model import StackModel, namespace_of
-from .props import as_int, get, items, mapping, metadata_name, plain
+from .props import as_int, get, items, mapping, metadata_name, of_types, plain
 from .stack import _model
 
 RELEASE_TYPES = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Release")
@@ -277,9 +277,10 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
     return [
         resource_policy("alert-receiver-secrets", "Alertmanager receivers take their credentials from mounted "
                         "Secrets, never from plaintext release values.", check_receiver_secrets,
-                        remediation="Use the *_file fields with a Secret listed in alertmanagerSpec.secrets."),
+                        remediation="Use the *_file fields with a Secret listed in alertmanagerSpec.secrets.",
+                        applies=of_types(*RELEASE_TYPES)),
         resource_policy("trace-sampling-bounded", "Trace sampling stays at or below the stack's cap.", check_sampling,
-                        schema=SAMPLING_SCHEMA, remediation="Lower randomSamplingPercentage."),
+                        schema=SAMPLING_SCHEMA, remediation="Lower randomSamplingPercentage.", applies=of_types(TELEMETRY_TYPE)),
         stack_policy("tracing-provider-wired", "Tracing providers and Telemetry resources name each other, and the "
                      "provider's collector Service exists.", check_tracing_wired,
                      remediation="Define the provider in istiod's meshConfig and reference it from a Telemetry."),

@@ -32,7 +32,18 @@ from pulumi_policy import Policy, ReportViolation, ResourceValidationArgs, Stack
 from .config import Schema, per_resource, resource_policy, stack_policy, string_list
 from .model import StackModel, Workload, namespace_of
 from .pools import GKE_CLUSTER, GKE_NODE_POOL
-from .props import as_int, fmt_bytes, fmt_cpu, get, items, labels_match, metadata_name, quantity, truthy
+from .props import (
+    as_int,
+    fmt_bytes,
+    fmt_cpu,
+    get,
+    items,
+    labels_match,
+    metadata_name,
+    of_types,
+    quantity,
+    truthy,
+)
 from .stack import BROWSER_SCHEMA, _browsers, _model
 
 PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
@@ -267,7 +278,8 @@ def policies() -> list[Policy]:
         resource_policy("priority-class-settings", "PriorityClasses are not globalDefault, stay in the user range and "
                         "are deleted before they are replaced (value and preemptionPolicy are immutable).",
                         check_class_settings,
-                        remediation="globalDefault: false; value <= 1e9; replace_on_changes + delete_before_replace."),
+                        remediation="globalDefault: false; value <= 1e9; replace_on_changes + delete_before_replace.",
+                        applies=of_types(PRIORITY_CLASS)),
         stack_policy("priority-class-defined", "Every priorityClassName (pods, Helm values) names a built-in class or "
                      "one of the stack's, which the resource depends on.", check_defined, schema=DEFINED_SCHEMA,
                      remediation="Create the PriorityClass in the stack and depend on it."),

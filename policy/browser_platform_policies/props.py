@@ -287,3 +287,8 @@ def of_kinds(*group_kinds: str) -> Any:
         return kt is not None and kt.group_kind in wanted
 
     return applies
+
+
+def of_types(*resource_types: str) -> Any:
+    """A `resource_policy(applies=...)` predicate: exactly these type tokens ("aws:eks/cluster:Cluster")."""
+    return frozenset(resource_types).__contains__

@@ -28,7 +28,7 @@ from pulumi_policy import (
 from .config import per_resource, resource_policy, stack_policy, string_list
 from .existing_cluster import EXISTING_CLUSTER
 from .pools import EKS_ADDON, EKS_CLUSTER, EKS_NODE_GROUP, GKE_CLUSTER, is_kind_command
-from .props import get, plain, truthy
+from .props import get, of_types, plain, truthy
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 IAM_ROLE = "aws:iam/role:Role"
@@ -221,11 +221,13 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
                      remediation="cluster_identifier = f(cluster outputs), e.g. ARN/id plus CA fingerprint."),
         resource_policy("gke-default-pool-node-config-ignored", "A GKE cluster that removes its default pool does not "
                         "diff on nodeConfig after a refresh.", check_gke_default_pool_config,
-                        remediation="ignore_changes=['nodeConfig'] on the cluster, or no nodeConfig."),
+                        remediation="ignore_changes=['nodeConfig'] on the cluster, or no nodeConfig.",
+                        applies=of_types(GKE_CLUSTER)),
         resource_policy("eks-versions-pinned", "EKS add-ons pin addonVersion and node groups pin version and "
                         "releaseVersion, so a Kubernetes upgrade moves them.", check_eks_versions_pinned,
                         remediation="addon_version from get_addon_version; release_version from the EKS AMI SSM "
-                                    "parameter; version from the cluster."),
+                                    "parameter; version from the cluster.",
+                        applies=of_types(EKS_ADDON, EKS_NODE_GROUP)),
         stack_policy("eks-secrets-key-access", "The role of an EKS cluster with envelope encryption may use its KMS "
                      "key (Encrypt, Decrypt, ListGrants, DescribeKey), and the cluster waits for that grant.",
                      check_eks_secrets_key_access,

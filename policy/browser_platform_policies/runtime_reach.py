@@ -78,7 +78,7 @@ _LEAVES = (str, float, int, bool, type(None))
 def _walk_storage_specs(value: Any, path: str) -> Iterator[tuple[str, Any, bool]]:
     """(path, spec holding storageClassName, is a persistence toggle) for every volumeClaimTemplate and every
     enabled `persistence` block in a values / spec tree."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # plain dicts (server.py) skip the ABC check
         for key in value:
             child = value[key]
             if isinstance(child, _LEAVES):
@@ -91,7 +91,7 @@ def _walk_storage_specs(value: Any, path: str) -> Iterator[tuple[str, Any, bool]
                 yield here, child, True
                 continue
             yield from _walk_storage_specs(child, here)
-    elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
+    elif type(value) is list or (isinstance(value, Sequence) and not isinstance(value, str | bytes)):
         for index in range(len(value)):
             child = value[index]
             if not isinstance(child, _LEAVES):

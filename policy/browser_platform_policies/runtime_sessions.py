@@ -19,7 +19,7 @@ from pulumi_policy import Policy, ReportViolation, ResourceValidationArgs, Stack
 
 from .config import Schema, note, per_resource, resource_policy, stack_policy
 from .pools import EKS_NODE_GROUP, GKE_NODE_POOL
-from .props import as_int, get, items
+from .props import as_int, get, items, of_types
 from .stack import BROWSER_SCHEMA, _browsers, _model
 
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
@@ -119,5 +119,6 @@ def policies() -> list[Policy]:
                      remediation="safe-to-evict \"false\" on browser pods; max-graceful-termination-sec >= their grace."),
         resource_policy("node-group-one-shape", "An EKS node group lists only instance types of one vCPU/memory "
                         "shape (cluster-autoscaler plans with one of them).", check_one_shape,
-                        remediation="One shape per node group; several types only with identical vCPU and memory."),
+                        remediation="One shape per node group; several types only with identical vCPU and memory.",
+                        applies=of_types(EKS_NODE_GROUP)),
     ]
