@@ -61,6 +61,7 @@ from pulumi_kubernetes.networking.v1 import (
 
 from stack_config.cluster import Taint
 
+from ..common.checkov import SECRET_ENV, checkov_skips
 from ..common.labels import selector_labels, standard_labels
 from .wiring import POSTGRES_PORT
 
@@ -186,8 +187,10 @@ class AppRoleJob(pulumi.ComponentResource):
             run_as_non_root=True, run_as_user=10001, run_as_group=10001, allow_privilege_escalation=False,
             privileged=False, read_only_root_filesystem=True, capabilities=CapabilitiesArgs(drop=["ALL"]),
             seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"))
+        skips = checkov_skips({SECRET_ENV: "psql reads the passwords from PGPASSWORD and \\getenv (never on a command "
+                                          "line); the values come from a Secret via secretKeyRef"})
         self.job = k8s.batch.v1.Job(f"{name}-job", metadata=ObjectMetaArgs(
-            namespace=ns, labels=labels, name="app-role"), spec=JobSpecArgs(
+            namespace=ns, labels=labels, name="app-role", annotations=skips), spec=JobSpecArgs(
             backoff_limit=6, active_deadline_seconds=900,
             template=PodTemplateSpecArgs(
                 metadata=ObjectMetaArgs(labels=labels, annotations={"checksum/app-role": fingerprint}),

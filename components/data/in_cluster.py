@@ -56,6 +56,7 @@ from capacity.data_stores import POSTGRES, VALKEY
 from stack_config.cluster import Taint
 from stack_config.data import DataStoresSettings
 
+from ..common.checkov import IMAGE_BY_TAG, SECRET_ENV, checkov_skips
 from ..common.labels import selector_labels, standard_labels
 from ..common.metrics_contract import METRICS_PATH, METRICS_PORT_NAME
 from ..common.traffic import ExtraEgress
@@ -77,6 +78,8 @@ STORE_UID = 10001
 """Both servers run as 10001:10001, not their images' own low ids (valkey 999, postgres 999/70): ids below 10000
 can collide with users of the node (policy k8s-run-as-non-root). Neither server needs a passwd entry of its own
 (postgres gets one from nss_wrapper); the volumes are group-owned through fsGroup."""
+STORE_CHECKOV_SKIPS = {IMAGE_BY_TAG: "in-cluster stores run on kind only; pinned by exact version tag, since digests "
+                                     "cannot be resolved without a registry here (see VALKEY_IMAGES)"}
 STORE_SECRET = "data-store-credentials"
 VALKEY_MAXMEMORY = "384mb"
 """75% of Valkey's 512Mi memory limit: room for the AOF rewrite's fork and the client buffers. With `noeviction`
@@ -161,6 +164,8 @@ class StoreSpec:
     exporter_port: int | None = None
     volumes: list[VolumeArgs] = field(default_factory=list)
     mounts: list[VolumeMountArgs] = field(default_factory=list)
+    secret_env_reason: str = ""
+    """Why the server reads its password from the environment (Checkov CKV_K8S_35's reviewed skip)."""
 
 
 class InClusterDataStores(pulumi.ComponentResource):
@@ -209,6 +214,9 @@ class InClusterDataStores(pulumi.ComponentResource):
             exporter=(exporters.redis_exporter(_password_env("REDIS_PASSWORD"), exporter_security, REDIS_PORT)
                       if monitoring is not None else None),
             exporter_port=exporters.REDIS_EXPORTER_PORT if monitoring is not None else None,
+            secret_env_reason="valkey-server takes requirepass on its command line (expanded from the env var); "
+                              "redis_exporter and valkey-cli read the password from the environment; the value "
+                              "comes from a Secret via secretKeyRef, never from the manifest",
         ))
         pg_version = stores.postgres_engine_version("kind")
         init_volumes, init_mounts = app_role.script_volumes("postgres-init")
@@ -231,6 +239,8 @@ class InClusterDataStores(pulumi.ComponentResource):
             exporter=exporters.postgres_exporter(exporter_security, "run") if monitoring is not None else None,
             exporter_port=exporters.POSTGRES_EXPORTER_PORT if monitoring is not None else None,
             volumes=init_volumes, mounts=init_mounts,
+            secret_env_reason="the init script reads the API role's password with psql's \\getenv (never on a "
+                              "command line); the value comes from a Secret via secretKeyRef",
         ))
         self._network_policies(namespace_name, inside)
         self._observe_and_mesh(args, namespace_name, [self.valkey, self.postgres])
@@ -372,8 +382,10 @@ class InClusterDataStores(pulumi.ComponentResource):
             readiness_probe=_exec_probe(spec.ready, period=10, failures=3),
         )
         annotations = dict(args.mesh.pod_annotations) if args.mesh is not None else None
+        skips = {**STORE_CHECKOV_SKIPS, SECRET_ENV: spec.secret_env_reason} if spec.secret_env_reason else STORE_CHECKOV_SKIPS
         return k8s.apps.v1.StatefulSet(f"{component}-statefulset", metadata=ObjectMetaArgs(
-            name=component, namespace=namespace, labels=labels), spec=StatefulSetSpecArgs(
+            name=component, namespace=namespace, labels=labels, annotations=checkov_skips(skips)),
+            spec=StatefulSetSpecArgs(
             service_name=component, replicas=1, selector=LabelSelectorArgs(match_labels=selector_labels(component)),
             template=PodTemplateSpecArgs(
                 metadata=ObjectMetaArgs(labels=labels, annotations=annotations),

@@ -61,6 +61,7 @@ from pulumi_kubernetes.rbac.v1 import PolicyRuleArgs, RoleRefArgs, SubjectArgs
 from stack_config.cluster import Taint
 from stack_config.workloads import ComputeResources, WorkloadBase
 
+from ..common.checkov import IMAGE_BY_TAG, SECRET_ENV, checkov_skips
 from ..common.labels import selector_labels, standard_labels
 
 TMP_SIZE = "1Gi"
@@ -72,20 +73,15 @@ the local-volumes annotation says: that one only lifts the emptyDir block, for p
 the two do not conflict (the browser keeps both; other drains, e.g. node upgrades, ignore both)."""
 
 
-CHECKOV_SKIP = "checkov.io/skip"
-"""Checkov's inline suppression (`checkov.io/skip<N>: <check>=<reason>` on the object's metadata): the reviewed
-differences between this program and Checkov's Kubernetes checks, each with its reason."""
-
-
-def checkov_skips(spec: WorkloadBase) -> dict[str, str]:
-    reasons = []
+def workload_checkov_skips(spec: WorkloadBase) -> dict[str, str]:
+    reasons: dict[str, str] = {}
     if not spec.image_digest:
-        reasons.append("CKV_K8S_43=pinned by tag here; production stacks require imageDigest (policy "
-                       "k8s-image-reference.requireDigest in policy/config/prod*.json)")
+        reasons[IMAGE_BY_TAG] = ("pinned by tag here; production stacks require imageDigest (policy "
+                                 "k8s-image-reference.requireDigest in policy/config/prod*.json)")
     if spec.secret_env:
-        reasons.append("CKV_K8S_35=the image reads its secrets from environment variables (secretEnv); values "
-                       "come from a Secret via secretKeyRef, never from the manifest (policy k8s-no-secret-env-literals)")
-    return {f"{CHECKOV_SKIP}{index}": reason for index, reason in enumerate(reasons, start=1)}
+        reasons[SECRET_ENV] = ("the image reads its secrets from environment variables (secretEnv); values "
+                               "come from a Secret via secretKeyRef, never from the manifest (policy k8s-no-secret-env-literals)")
+    return checkov_skips(reasons)
 
 
 @dataclass(frozen=True)
@@ -357,7 +353,7 @@ class Workload(pulumi.ComponentResource):
         )
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=meta(component, annotations=checkov_skips(spec) or None),
+            metadata=meta(component, annotations=workload_checkov_skips(spec) or None),
             spec=DeploymentSpecArgs(
                 # Under an autoscaler the replica count belongs to the autoscaler; setting it here would
                 # reset the live count on every `pulumi up`.
