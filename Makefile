@@ -15,7 +15,8 @@ python-check:
 	@command -v "$(PYTHON)" >/dev/null 2>&1 || { \
 	  echo "error: $(PYTHON) not found: run \`make venv\` first (or pass PYTHON=/path/to/python3.11)" >&2; exit 2; }
 
-# pytest-xdist workers: each evaluates the stacks and starts a policy pack once, then they share the tests.
+# pytest-xdist workers: each starts a policy pack once; each stack config is evaluated once for both of them
+# (offline/harness.py EvaluationCache), and they share the tests.
 # TEST_WORKERS=0 runs everything in one process (what `pytest -k ...` on a few tests should do too).
 TEST_WORKERS ?= 2
 
@@ -24,7 +25,7 @@ test: python-check
 
 lint: python-check
 	$(PYTHON) -m ruff check .
-	$(PYTHON) -m basedpyright --pythonpath $(PYTHON)
+	$(PYTHON) -m scripts.typecheck
 
 # make plan STACK=prod [SHOW=Deployment/browser] [BASE=origin/main [DIFF_OUT=out/plan-diff/prod.md]]
 # (STACK may also be a test-only stack of tests/stacks/: existing, fleet)

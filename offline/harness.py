@@ -9,8 +9,11 @@ consume this recording.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import pickle
 import runpy
 import sys
 from collections.abc import Callable, Mapping
@@ -307,9 +310,13 @@ def evaluate_stack(
     overrides: Mapping[str, Any] | None = None,
     project_dir: Path = REPO_ROOT,
     stack_dir: Path | None = None,
+    *,
+    cache: bool = True,
 ) -> StackEvaluation:
     """Evaluate `Pulumi.<stack>.yaml` (from the project, or `stack_dir`), optionally with some top-level config keys
-    replaced (value None drops one)."""
+    replaced (value None drops one). With an `EvaluationCache` installed (the test suite's), this repository's
+    program runs once per distinct config; every call still gets its own copy. `cache=False` always runs it (a
+    test that changed module state the cache's key does not cover)."""
     config, secret_keys = stack_file_config(stack, project_dir, stack_dir)
     for key, value in (overrides or {}).items():
         full_key = f"{PROJECT}:{key}"
@@ -317,8 +324,84 @@ def evaluate_stack(
             config.pop(full_key, None)
         else:
             config[full_key] = value if isinstance(value, str) else json.dumps(value)
-    return evaluate(stack, config, secret_keys, program=project_dir / "__main__.py")
+    program = project_dir / "__main__.py"
+    if cache and EvaluationCache.installed is not None and program.resolve() == REPO_ROOT / "__main__.py":
+        return EvaluationCache.installed.get(stack, config, secret_keys, program)
+    return evaluate(stack, config, secret_keys, program=program)
+
+
+class EvaluationCache:
+    """Evaluations of this repository's program by (stack, config, secret keys), kept for one test session and
+    shared between its processes (pytest-xdist workers) through files in `directory`.
+
+    An evaluation is a function of the program's sources and the config it is given; the sources do not change
+    during a test session, and `directory` is new for each session, so nothing outlives what it was made from.
+    Each call returns a new copy (unpickled), so a caller may change what it gets. A config the program rejects
+    raises on every call (nothing is stored). Another directory's program (a copy of the repository under test)
+    is always evaluated afresh. `install` turns it on for this process; the program's other users (offline.plan,
+    `pulumi preview`) never install it."""
+
+    installed: EvaluationCache | None = None
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.memory: dict[str, bytes] = {}
+        self.evaluations = 0
+        """How many times this process ran the program (the rest came from memory or another process)."""
+
+    def install(self) -> None:
+        EvaluationCache.installed = self
+
+    @staticmethod
+    def uninstall() -> None:
+        EvaluationCache.installed = None
+
+    @staticmethod
+    def key(stack: str, config: Mapping[str, str], secret_keys: list[str], program: Path) -> str:
+        """Everything besides the sources that an evaluation depends on: the config, the environment (a
+        kubeconfig path, say; pytest's own variables, which differ per worker and test, left out) and the offline
+        fakes' settings, which a test may change for one evaluation (a replaced cluster's CA)."""
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+        document = json.dumps([stack, dict(sorted(config.items())), sorted(secret_keys), str(program),
+                               sorted(environment.items()), _fakes_fingerprint()])
+        return hashlib.sha256(document.encode()).hexdigest()
+
+    def get(self, stack: str, config: Mapping[str, str], secret_keys: list[str], program: Path) -> StackEvaluation:
+        key = self.key(stack, config, secret_keys, program)
+        if key not in self.memory:
+            self.memory[key] = self._shared(key, lambda: evaluate(stack, config, secret_keys, program=program))
+        return pickle.loads(self.memory[key])
+
+    def _shared(self, key: str, run: Callable[[], StackEvaluation]) -> bytes:
+        """The pickled evaluation from the session's directory, made here (under a lock, so two processes that
+        need the same one at once evaluate it once) if no process has stored it yet."""
+        stored = self.directory / f"{key}.pickle"
+        with (self.directory / f"{key}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if stored.exists():
+                return stored.read_bytes()
+            self.evaluations += 1
+            data = pickle.dumps(run(), protocol=pickle.HIGHEST_PROTOCOL)
+            partial = stored.with_suffix(".partial")
+            partial.write_bytes(data)
+            partial.replace(stored)
+            return data
+
+
+def _fakes_fingerprint() -> list[str]:
+    """The module-level settings of the offline fakes (this module's and offline.cloud_fakes'), by value for
+    data and by qualified name for functions (the same in every process)."""
+    def describe(value: Any) -> str:
+        if callable(value):
+            return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
+        if isinstance(value, dict):
+            return repr(sorted((str(k), describe(v)) for k, v in value.items()))
+        return repr(value)
+
+    return [f"{module.__name__}.{name}={describe(value)}" for module in (sys.modules[__name__], _cloud_fakes)
+            for name, value in sorted(vars(module).items()) if name.isupper()]
 
 
 # Cloud fakes register themselves into RESOURCE_OUTPUT_FAKES / CALL_FAKES on import.
-from . import cloud_fakes as _cloud_fakes  # noqa: E402,F401
+from . import cloud_fakes as _cloud_fakes  # noqa: E402
