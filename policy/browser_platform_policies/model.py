@@ -207,6 +207,8 @@ class StackModel:
         # raises again for the next policy, as before.
         self._pod_costs: dict[tuple[int, str, str], float | None] = {}
         self._config_values: dict[tuple[int, str], str | None] = {}
+        self.candidates: dict[int, tuple[list[Pool], list[str]]] = {}
+        """stack._candidates' answer per workload (by id), for the request."""
 
     def _add(self, resource: Any) -> None:
         if resource.resource_type in RELEASE_TYPES:
