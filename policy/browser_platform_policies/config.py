@@ -13,8 +13,7 @@ that resource is skipped and a note is logged to the engine (`pulumi preview` sh
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pulumi_policy import (
@@ -146,14 +145,27 @@ def stack_policy(name: str, description: str, check: StackCheck, *, level: Enfor
                                  config_schema=PolicyConfigSchema(properties=schema) if schema else None)
 
 
-@contextmanager
-def per_resource(policy: str, urn: str) -> Iterator[None]:
+class per_resource:  # noqa: N801 - used like the function it was: `with per_resource(policy, urn):`
     """Inside a stack policy: skip one resource whose value is unknown during preview (with a note), not the
-    whole policy."""
-    try:
-        yield
-    except UnknownValueError as error:
-        note(f"[{policy}] skipped {urn}: {error.message}; it is checked again when the value is known", urn)
+    whole policy. A class rather than a `contextlib.contextmanager` generator: stack policies enter it once per
+    resource (about 25,000 times per `AnalyzeStack` on 1,000 workloads), and the generator machinery cost more
+    than the checks it wrapped."""
+
+    __slots__ = ("policy", "urn")
+
+    def __init__(self, policy: str, urn: str) -> None:
+        self.policy = policy
+        self.urn = urn
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, _kind: type[BaseException] | None, error: BaseException | None, _trace: object) -> bool:
+        if not isinstance(error, UnknownValueError):
+            return False
+        note(f"[{self.policy}] skipped {self.urn}: {error.message}; it is checked again when the value is known",
+             self.urn)
+        return True
 
 
 def string_list(description: str, default: list[str]) -> dict[str, Any]:

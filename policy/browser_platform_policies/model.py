@@ -201,6 +201,14 @@ class StackModel:
         self._index: dict[tuple[str, str, str], list[Workload]] | None = None
         self._by_key: dict[tuple[str, str, str], Workload] | None = None
         self._config_maps: dict[tuple[str, str], Any] | None = None
+        # Per-workload answers several stack policies ask again (node capacity, quotas, placement, browser
+        # pools...), by id(workload): the model holds every workload and is read-only once built, so an answer
+        # cannot change during the request. Only answers are kept: a read that raises (unknown during preview)
+        # raises again for the next policy, as before.
+        self._pod_costs: dict[tuple[int, str, str], float | None] = {}
+        self._config_values: dict[tuple[int, str], str | None] = {}
+        self.candidates: dict[int, tuple[list[Pool], list[str]]] = {}
+        """stack._candidates' answer per workload (by id), for the request."""
 
     def _add(self, resource: Any) -> None:
         if resource.resource_type in RELEASE_TYPES:
@@ -343,6 +351,14 @@ class StackModel:
         return ISTIO_DEFAULT_PROXY.get(kind, {}).get(resource, 0.0), False
 
     def pod_cost(self, workload: Workload, kind: str, resource: str) -> float | None:
+        key = (id(workload), kind, resource)
+        if key in self._pod_costs:
+            return self._pod_costs[key]
+        cost = self._pod_cost(workload, kind, resource)
+        self._pod_costs[key] = cost
+        return cost
+
+    def _pod_cost(self, workload: Workload, kind: str, resource: str) -> float | None:
         own = workload.pod_total(kind, resource)
         if own is None:
             return None
@@ -354,6 +370,14 @@ class StackModel:
     def config_value(self, workload: Workload, key: str) -> str | None:
         """The value of env var `key` in the workload's main containers: a literal, a configMapKeyRef, or a
         ConfigMap loaded with envFrom (ConfigMaps of this stack only)."""
+        cache_key = (id(workload), key)
+        if cache_key in self._config_values:
+            return self._config_values[cache_key]
+        value = self._config_value(workload, key)
+        self._config_values[cache_key] = value
+        return value
+
+    def _config_value(self, workload: Workload, key: str) -> str | None:
         if self._config_maps is None:
             self._config_maps = {(namespace_of(c), metadata_name(c.props)): c for c in self.of("core/ConfigMap")}
         maps = self._config_maps

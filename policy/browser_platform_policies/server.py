@@ -92,7 +92,7 @@ def _value(value: Any, found: _Found) -> Any:
     if kind == "struct_value":
         return _struct(value.struct_value, found)
     if kind == "list_value":
-        return [_value(item, found) for item in value.list_value.values]
+        return _list(value.list_value, found)
     if kind == "number_value":
         number = value.number_value
         if math.isinf(number) or math.isnan(number):
@@ -109,16 +109,40 @@ def _struct(message: Any, found: _Found) -> dict[str, Any]:
     # Keys, then lookups: the map's items() is the Python-level Mapping mixin (a generator step per entry).
     for key in fields:
         item = fields[key]
-        # Strings (most leaves of a Kubernetes object) inline: one call per leaf less.
-        if item.WhichOneof("kind") == "string_value":
+        # Strings (most leaves of a Kubernetes object), maps and lists inline: one call per value less.
+        kind = item.WhichOneof("kind")
+        if kind == "string_value":
             text = item.string_value
             if text in _UNKNOWNS:
                 found.unknown = True
             result[key] = text
+        elif kind == "struct_value":
+            result[key] = _struct(item.struct_value, found)
+        elif kind == "list_value":
+            result[key] = _list(item.list_value, found)
         else:
             result[key] = _value(item, found)
     if SPECIAL_SIG_KEY in result:
         found.special = True
+    return result
+
+
+def _list(message: Any, found: _Found) -> list[Any]:
+    result: list[Any] = []
+    append = result.append
+    for item in message.values:
+        kind = item.WhichOneof("kind")
+        if kind == "string_value":
+            text = item.string_value
+            if text in _UNKNOWNS:
+                found.unknown = True
+            append(text)
+        elif kind == "struct_value":
+            append(_struct(item.struct_value, found))
+        elif kind == "list_value":
+            append(_list(item.list_value, found))
+        else:
+            append(_value(item, found))
     return result
 
 

@@ -325,14 +325,20 @@ def _plainish(value: Any) -> Any:
 # ---------------------------------------------------------------------------------------------------------
 
 def _candidates(model: StackModel, workload: Workload) -> tuple[list[Pool], list[str]]:
-    fits, reasons = [], []
-    for pool in model.pools:
-        ok, why = schedulable_on(workload.pod_spec, pool)
-        if ok:
-            fits.append(pool)
-        else:
-            reasons.append(f"{pool.name}: {why}")
-    return fits, reasons
+    """The pools the workload's pods may land on, and why each other pool is ruled out. Kept per workload for
+    the request (workload-schedulable, node-capacity, the browser-spot and storage-zone checks all ask), as
+    fresh lists each time; a read that raises (unknown during preview) is not kept."""
+    known = model.candidates.get(id(workload))
+    if known is None:
+        fits, reasons = [], []
+        for pool in model.pools:
+            ok, why = schedulable_on(workload.pod_spec, pool)
+            if ok:
+                fits.append(pool)
+            else:
+                reasons.append(f"{pool.name}: {why}")
+        known = model.candidates[id(workload)] = (fits, reasons)
+    return list(known[0]), list(known[1])
 
 
 def check_schedulable(args: StackValidationArgs, cfg: Mapping[str, Any], report: ReportViolation) -> None:
@@ -560,8 +566,9 @@ def check_default_deny(args: StackValidationArgs, cfg: Mapping[str, Any], report
             if not deny_egress:
                 continue
             protocols = ["UDP", "TCP"] if cfg["requireTcpDns"] else ["UDP"]
+            selectors = _Selectors()
             for workload in (w for w in model.workloads if w.namespace == namespace):
-                selecting = [p for p in in_ns if _selects(p, workload)]
+                selecting = [p for p in in_ns if selectors.selects(p, workload)]
                 egress_rules = [rule for p in selecting if "Egress" in _policy_types(p)
                                 for rule in items(p.props, "spec", "egress")]
                 missing_dns = [proto for proto in protocols
@@ -580,9 +587,21 @@ def _policy_types(policy: Any) -> list[str]:
     return ["Ingress", "Egress"] if get(policy.props, "spec", "egress") is not None else ["Ingress"]
 
 
-def _selects(policy: Any, workload: Workload) -> bool:
-    selector = get(policy.props, "spec", "podSelector", default={})
-    return selector_is_empty(selector) or _labels_match(selector, workload.pod_labels)
+class _Selectors:
+    """Which NetworkPolicies of a namespace select a workload, asked for every workload of the namespace: each
+    policy's podSelector, and whether it is empty (then it selects every pod), is read once per namespace
+    instead of once per workload; the labels are matched per workload as before."""
+
+    def __init__(self) -> None:
+        self.known: dict[int, tuple[Any, bool]] = {}
+
+    def selects(self, policy: Any, workload: Workload) -> bool:
+        known = self.known.get(id(policy))
+        if known is None:
+            selector = get(policy.props, "spec", "podSelector", default={})
+            known = self.known[id(policy)] = (selector, selector_is_empty(selector))
+        selector, empty = known
+        return empty or _labels_match(selector, workload.pod_labels)
 
 
 def _vpc_cni_enforces(model: StackModel) -> bool:
