@@ -24,7 +24,7 @@ from capacity import platform_services as sizes
 from components.services import istio_metrics, kiali, monitoring, tracing
 from offline.harness import PROJECT, RecordedResource, StackEvaluation, evaluate_stack, is_secret, stack_file_config
 from offline.render import manifest
-from stack_config import ConfigError, validate_stack_config
+from stack_config import validate_stack_config
 from stack_config.platform import PlatformConfig
 from stack_config.sizing import platform_services_for
 
@@ -33,6 +33,7 @@ from .policy.cases import CASES
 from .policy.kiali_cases import KIALI_CASES
 from .policy.pack import PackProcess, mutated
 from .policy.test_protocol import config_document
+from .test_observability import assert_config_error
 from .upstream_data import require
 
 Evaluated = Callable[[str], StackEvaluation]
@@ -117,18 +118,8 @@ def test_kiali_is_off_by_default(evaluated: Evaluated, stack: str) -> None:
     ({}, "observability.kiali.enabled"),
 ])
 def test_kiali_config_errors_name_the_key(overrides: dict[str, Any], expected: str) -> None:
-    values, secret_keys = stack_file_config("dev")
-    own = {key.split(":", 1)[1]: value for key, value in values.items()}
     kiali_block: Any = {"enabled": True} if overrides else {"enabled": "sometimes"}
-    own["observability"] = json.dumps({"kiali": kiali_block})
-    for key, value in overrides.items():
-        if value is None:
-            own.pop(key, None)
-        else:
-            own[key] = json.dumps(value)
-    with pytest.raises(ConfigError) as raised:
-        validate_stack_config(own, {key.split(":", 1)[1] for key in secret_keys})
-    assert any(expected in problem for problem in raised.value.problems), raised.value.problems
+    assert_config_error(overrides, expected, base={"observability": {"kiali": kiali_block}})
 
 
 # --- what the engine receives ----------------------------------------------------------------------------

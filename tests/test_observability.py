@@ -234,9 +234,14 @@ def test_a_route_to_an_unconfigured_receiver_is_a_config_error() -> None:
      "observability.tracing.retention: '7d' is not a duration in hours or minutes"),
 ])
 def test_tracing_config_errors_name_the_key(overrides: dict[str, Any], expected: str) -> None:
+    assert_config_error(overrides, expected)
+
+
+def assert_config_error(overrides: dict[str, Any], expected: str, base: dict[str, Any] | None = None) -> None:
+    """The dev stack's config with `base` and then `overrides` set (None removes a key) fails, naming `expected`."""
     values, secret_keys = stack_file_config("dev")
     own = {key.split(":", 1)[1]: value for key, value in values.items()}
-    for key, value in overrides.items():
+    for key, value in {**(base or {}), **overrides}.items():
         if value is None:
             own.pop(key, None)
         else:
