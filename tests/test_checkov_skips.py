@@ -6,40 +6,28 @@ an object that no longer needs it fails too."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from components.common.checkov import CHECKOV_SKIP, IMAGE_BY_TAG, SECRET_ENV
 from offline.harness import StackEvaluation
-from offline.render import manifests
+from offline.render import manifest
+from policy.browser_platform_policies import props
 from tests.conftest import SCHEMA_STACKS
 
 SKIP = re.compile(rf"^{re.escape(CHECKOV_SKIP)}\d+$")
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 REASON = re.compile(r"^(CKV_K8S_\d+)=(.{20,})$")
 
 
-def _pod_spec(document: dict[str, Any]) -> dict[str, Any] | None:
-    spec = document.get("spec") or {}
-    if document["kind"] == "Pod":
-        return spec
-    if document["kind"] == "CronJob":
-        return (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec")
-    return (spec.get("template") or {}).get("spec")
-
-
-def _containers(pod: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for key in ("initContainers", "containers"):
-        yield from pod.get(key) or []
-
-
-def expected_skips(document: dict[str, Any]) -> set[str]:
-    """The two checks Checkov would fail on this object, by its own rules."""
-    pod = _pod_spec(document)
-    if pod is None:
+def expected_skips(resource_type: str, document: dict[str, Any]) -> set[str]:
+    """The two checks Checkov would fail on this object, by its own rules (pod templates read as the pack does)."""
+    template = props.pod_template(resource_type, document)
+    if template is None:
         return set()
-    containers = list(_containers(pod))
+    containers = [ref.container for ref in props.containers(template[1])]
     checks = set()
     if any("@sha256:" not in str(container.get("image", "")) for container in containers):
         checks.add(IMAGE_BY_TAG)
@@ -65,8 +53,9 @@ def test_every_checkov_skip_is_where_the_check_would_fail(
     evaluated: Callable[[str], StackEvaluation], stack: str
 ) -> None:
     mismatches = {}
-    for document in manifests(evaluated(stack)):
-        expected, written = expected_skips(document), set(written_skips(document))
+    for resource in evaluated(stack).kubernetes_objects():
+        document = manifest(resource)
+        expected, written = expected_skips(resource.type, document), set(written_skips(document))
         if expected != written:
             mismatches[f"{document['kind']}/{document['metadata'].get('name')}"] = (sorted(expected), sorted(written))
     assert not mismatches, mismatches
@@ -76,6 +65,7 @@ def test_the_rules_see_both_checks() -> None:
     document = {"kind": "Deployment", "metadata": {"name": "x"}, "spec": {"template": {"spec": {"containers": [
         {"name": "c", "image": "registry.example/x:1",
          "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}]}}}}
-    assert expected_skips(document) == {IMAGE_BY_TAG, SECRET_ENV}
+    assert expected_skips(DEPLOYMENT, document) == {IMAGE_BY_TAG, SECRET_ENV}
     document["spec"]["template"]["spec"]["containers"][0] = {"name": "c", "image": "registry.example/x@sha256:" + "a" * 64}
-    assert expected_skips(document) == set()
+    assert expected_skips(DEPLOYMENT, document) == set()
+    assert expected_skips("kubernetes:core/v1:Service", {"kind": "Service", "spec": {}}) == set()
